@@ -1,0 +1,1 @@
+"""Views for the CEO's pages (filled in by the admin pages work)."""

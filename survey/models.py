@@ -1,0 +1,510 @@
+"""The data model for the whole product.
+
+Anonymity is kept by the schema (SPEC section 5): `responses` and `ratings` carry no key, column,
+timestamp or ordering that could join them to `invitations` (or to anything that names a person).
+The only thing they share with an invitation is the cycle and the group, which is the granularity
+at which results are reported. `tests/test_anonymity_schema.py` reads this schema and proves it.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from survey.errors import IllegalTransition, UserError
+from survey.timeutil import UTCDateTime, as_utc, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime()}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    """Enums are stored as their values in a VARCHAR with a CHECK, the same on both databases."""
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=20,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+def random_response_id() -> str:
+    """Response ids are random so that neither their value nor their order says anything."""
+    return secrets.token_hex(16)
+
+
+# --------------------------------------------------------------------------------------------
+# Trusts and the people who run them
+# --------------------------------------------------------------------------------------------
+
+trust_admins = Table(
+    "trust_admins",
+    Base.metadata,
+    Column("trust_id", ForeignKey("trusts.id", ondelete="CASCADE"), primary_key=True),
+    Column("admin_id", ForeignKey("admin_users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Trust(Base):
+    __tablename__ = "trusts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/London")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    cycles: Mapped[list[Cycle]] = relationship(back_populates="trust", order_by="Cycle.id")
+    admins: Mapped[list[AdminUser]] = relationship(secondary=trust_admins, back_populates="trusts")
+
+
+class AdminUser(Base):
+    """A person who runs cycles: a CEO, or a director acting for them."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(256))
+    # A superuser (the deployment's operator) sees every trust; others only their own.
+    is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_login_at: Mapped[datetime | None]
+
+    trusts: Mapped[list[Trust]] = relationship(secondary=trust_admins, back_populates="admins")
+
+    def can_see(self, trust: Trust) -> bool:
+        return self.is_superuser or any(t.id == trust.id for t in self.trusts)
+
+
+class FrameworkVersion(Base):
+    """A framework file exactly as it was loaded: cycles pin (key, version), so later edits to a
+    file never change what a past cycle asked or how its report reads."""
+
+    __tablename__ = "framework_versions"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(80))
+    version: Mapped[str] = mapped_column(String(64))  # content hash of source_text
+    title: Mapped[str] = mapped_column(String(200))
+    source_text: Mapped[str] = mapped_column(Text)
+    is_builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A trust's own framework is offered to that trust only; None means every trust.
+    trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------------------------
+# Cycles
+# --------------------------------------------------------------------------------------------
+
+
+class CycleState(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    OPEN = "open"
+    CLOSED = "closed"
+    REPORTED = "reported"
+
+
+DEFAULT_GROUPS: tuple[tuple[str, str], ...] = (
+    ("executive", "Executive leaders and chair"),
+    ("headteacher", "Headteachers"),
+    ("middle-leader", "Middle leaders"),
+)
+DEFAULT_REMINDER_DAYS = "7,2"
+
+
+class Cycle(Base):
+    """One review round of one trust. State transitions live here and refuse illegal moves."""
+
+    __tablename__ = "cycles"
+    __table_args__ = (
+        CheckConstraint("min_group_size >= 3", name="min_group_size_at_least_3"),
+        CheckConstraint("min_comment_group_size >= 3", name="min_comment_group_size_at_least_3"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trust_id: Mapped[int] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    framework_key: Mapped[str] = mapped_column(String(80))
+    framework_version: Mapped[str] = mapped_column(String(64))
+    # "start" (questions to start with), "all", or element codes such as "1A,2B".
+    scope: Mapped[str] = mapped_column(String(200), default="all")
+    state: Mapped[CycleState] = mapped_column(
+        _enum(CycleState, "cycle_state"), default=CycleState.DRAFT
+    )
+    opens_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    min_group_size: Mapped[int] = mapped_column(Integer, default=3)
+    min_comment_group_size: Mapped[int] = mapped_column(Integer, default=5)
+    # Comma-separated email addresses that receive the compiled report.
+    report_recipients: Mapped[str] = mapped_column(Text, default="")
+    previous_cycle_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cycles.id", ondelete="SET NULL")
+    )
+    # Days before close on which reminders go out, comma-separated, e.g. "7,2".
+    reminder_days: Mapped[str] = mapped_column(String(100), default=DEFAULT_REMINDER_DAYS)
+    remind_at_weekends: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    launched_at: Mapped[datetime | None]
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    sealed_at: Mapped[datetime | None]
+    reported_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]
+
+    trust: Mapped[Trust] = relationship(back_populates="cycles")
+    groups: Mapped[list[Group]] = relationship(
+        back_populates="cycle", order_by="Group.position", cascade="all, delete-orphan"
+    )
+    previous_cycle: Mapped[Cycle | None] = relationship(remote_side=[id])
+
+    # -- derived -----------------------------------------------------------------------------
+
+    @property
+    def report_recipient_list(self) -> list[str]:
+        return [r.strip() for r in self.report_recipients.split(",") if r.strip()]
+
+    @property
+    def reminder_day_list(self) -> list[int]:
+        return sorted({int(d) for d in self.reminder_days.split(",") if d.strip()}, reverse=True)
+
+    @property
+    def is_editable(self) -> bool:
+        return self.state == CycleState.DRAFT
+
+    @property
+    def accepts_invitations(self) -> bool:
+        return self.state in (CycleState.DRAFT, CycleState.SCHEDULED, CycleState.OPEN)
+
+    def group_by_key(self, key: str) -> Group | None:
+        return next((g for g in self.groups if g.key == key), None)
+
+    # -- transitions -------------------------------------------------------------------------
+
+    def _require(self, *states: CycleState, action: str) -> None:
+        if self.state not in states:
+            allowed = " or ".join(s.value for s in states)
+            raise IllegalTransition(
+                f"cannot {action} cycle {self.id}: it is {self.state.value} (must be {allowed})"
+            )
+
+    def ensure_editable(self) -> None:
+        self._require(CycleState.DRAFT, action="edit")
+
+    def launch(self, *, invitation_count: int, now: datetime | None = None) -> None:
+        """Lock the set-up and schedule the cycle; it opens when `opens_at` comes."""
+        self._require(CycleState.DRAFT, action="launch")
+        now = now or utcnow()
+        problems = []
+        if invitation_count < 1:
+            problems.append("it has no invitations (add recipients first)")
+        if as_utc(self.closes_at) <= as_utc(self.opens_at):
+            problems.append("its close date is not after its open date")
+        if as_utc(self.closes_at) <= now:
+            problems.append("its close date has already passed")
+        if not self.report_recipient_list:
+            problems.append("it has no report recipients")
+        if not self.groups:
+            problems.append("it has no groups")
+        if problems:
+            raise UserError(f"cannot launch cycle {self.id}: " + "; ".join(problems))
+        self.state = CycleState.SCHEDULED
+        self.launched_at = now
+
+    def open(self, now: datetime | None = None) -> None:
+        self._require(CycleState.SCHEDULED, action="open")
+        now = now or utcnow()
+        if now < as_utc(self.opens_at):
+            raise IllegalTransition(f"cannot open cycle {self.id} before its open date")
+        self.state = CycleState.OPEN
+        self.opened_at = now
+
+    def extend(self, closes_at: datetime, now: datetime | None = None) -> None:
+        self._require(CycleState.SCHEDULED, CycleState.OPEN, action="extend")
+        now = now or utcnow()
+        if as_utc(closes_at) <= now:
+            raise UserError(f"cannot extend cycle {self.id}: the new close date has already passed")
+        if as_utc(closes_at) <= as_utc(self.opens_at):
+            raise UserError(f"cannot extend cycle {self.id}: the new close date is before it opens")
+        if as_utc(closes_at) <= as_utc(self.closes_at):
+            raise UserError(
+                f"cannot extend cycle {self.id}: "
+                "the new close date is not later than the current one"
+            )
+        self.closes_at = closes_at
+
+    def close(self, now: datetime | None = None) -> None:
+        self._require(CycleState.OPEN, action="close")
+        self.state = CycleState.CLOSED
+        self.closed_at = now or utcnow()
+
+    def mark_reported(self, now: datetime | None = None) -> None:
+        self._require(CycleState.CLOSED, action="report on")
+        self.state = CycleState.REPORTED
+        self.reported_at = now or utcnow()
+
+
+class Group(Base):
+    """A group of respondents within a cycle: results are compared group by group."""
+
+    __tablename__ = "groups"
+    __table_args__ = (UniqueConstraint("cycle_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str] = mapped_column(String(120))
+    # An open group's results are shown even below the threshold; its members are told so first.
+    is_open: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    cycle: Mapped[Cycle] = relationship(back_populates="groups")
+
+
+# --------------------------------------------------------------------------------------------
+# Invitations: who was asked. Lives apart from what was answered.
+# --------------------------------------------------------------------------------------------
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Invitation(Base):
+    """One person's place in a cycle. Records only *whether* it was completed, never when."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "email"),
+        CheckConstraint("NOT (is_completed AND is_declined)", name="completed_or_declined"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    email: Mapped[str | None] = mapped_column(String(320))  # None once purged
+    name: Mapped[str | None] = mapped_column(String(200))
+    school: Mapped[str | None] = mapped_column(String(200))
+    is_completed: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_declined: Mapped[bool] = mapped_column(Boolean, default=False)
+    delivery_status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus, "delivery_status"), default=DeliveryStatus.PENDING
+    )
+    delivery_error: Mapped[str | None] = mapped_column(Text)
+    # When the invitation email was handed to the mail server (not when anyone answered).
+    sent_at: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    is_purged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    group: Mapped[Group] = relationship()
+    cycle: Mapped[Cycle] = relationship()
+
+
+class InvitationLink(Base):
+    """A signed link that was emailed. Only a hash of the link's random nonce is stored, so the
+    database alone cannot produce a working link; each email carries its own nonce."""
+
+    __tablename__ = "invitation_links"
+
+    nonce_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
+    )
+
+    invitation: Mapped[Invitation] = relationship()
+
+
+class Draft(Base):
+    """Answers saved but not yet submitted; deleted at submission or when the cycle closes."""
+
+    __tablename__ = "drafts"
+
+    invitation_id: Mapped[int] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
+    )
+    answers: Mapped[str] = mapped_column(Text)  # JSON: {"rating-1A": "green", "rationale-1A": ...}
+
+
+# --------------------------------------------------------------------------------------------
+# Responses: what was answered. No timestamp, no link to a person, random id.
+# --------------------------------------------------------------------------------------------
+
+
+class Response(Base):
+    __tablename__ = "responses"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_response_id)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    # Copied from the invitation at submission: the only way to compare groups.
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+
+    ratings: Mapped[list[Rating]] = relationship(
+        back_populates="response", cascade="all, delete-orphan"
+    )
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+
+    # A composite key, not a sequence: a serial id would record the order of submission.
+    response_id: Mapped[str] = mapped_column(
+        ForeignKey("responses.id", ondelete="CASCADE"), primary_key=True
+    )
+    element_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scale_key: Mapped[str] = mapped_column(String(40))  # a scale key or "dont-know"
+    score: Mapped[int | None] = mapped_column(Integer)  # None for "dont-know"
+    rationale: Mapped[str | None] = mapped_column(Text)
+
+    response: Mapped[Response] = relationship(back_populates="ratings")
+
+
+# --------------------------------------------------------------------------------------------
+# Email
+# --------------------------------------------------------------------------------------------
+
+
+class MessageKind(enum.StrEnum):
+    INVITATION = "invitation"
+    REMINDER = "reminder"
+    REPORT = "report"
+    ADMIN_LOGIN = "admin-login"
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """Every email passes through here. `dedupe_key` is unique per (cycle, invitation or
+    recipient, kind, sequence), so no retry or double run ever enqueues a message twice."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[MessageKind] = mapped_column(_enum(MessageKind, "message_kind"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    invitation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), index=True
+    )
+    recipient: Mapped[str | None] = mapped_column(String(320))  # None once purged
+    subject: Mapped[str] = mapped_column(String(400))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    # One stable Message-ID per row, so a duplicate delivery after a crash is recognisable.
+    message_id: Mapped[str] = mapped_column(String(300), unique=True)
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A dispatcher that claims a row holds it until then; a crashed one's claim simply lapses.
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------------------------
+# Reports, audit, scheduler lease
+# --------------------------------------------------------------------------------------------
+
+
+class Report(Base):
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), unique=True)
+    compiled_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    files: Mapped[list[ReportFile]] = relationship(
+        back_populates="report", cascade="all, delete-orphan", order_by="ReportFile.name"
+    )
+
+    def file(self, name: str) -> ReportFile | None:
+        return next((f for f in self.files if f.name == name), None)
+
+
+class ReportFile(Base):
+    """A compiled output kept in the database, so every web worker can serve it."""
+
+    __tablename__ = "report_files"
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+    report: Mapped[Report] = relationship(back_populates="files")
+
+
+class AuditEvent(Base):
+    """Who did what to which cycle, and when. Never records anything about responses."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(320))  # an admin's email, "cli" or "scheduler"
+    action: Mapped[str] = mapped_column(String(60))
+    trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class SchedulerLease(Base):
+    """Held by the one running scheduler on SQLite (PostgreSQL uses an advisory lock)."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime]
+
+
+def model_repr(obj: Any) -> str:
+    return f"<{type(obj).__name__} {getattr(obj, 'id', '?')}>"

@@ -1,0 +1,1 @@
+"""Views for respondents (filled in by the respondent's-path work)."""

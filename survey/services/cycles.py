@@ -1,0 +1,483 @@
+"""Trusts and cycles: create, set up, launch, open, extend, close (and seal), purge, status."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from email_validator import EmailNotValidError
+from sqlalchemy import case, func, select, update
+from sqlalchemy.orm import Session
+
+import framework as fw
+from survey.errors import NotFound, UserError
+from survey.models import (
+    DEFAULT_GROUPS,
+    DEFAULT_REMINDER_DAYS,
+    Cycle,
+    CycleState,
+    DeliveryStatus,
+    Group,
+    Invitation,
+    OutboxMessage,
+    Trust,
+)
+from survey.services.audit import record_event
+from survey.services.frameworks import DEFAULT_FRAMEWORK, get_current_version, get_framework
+from survey.services.recipients import (
+    RecipientErrors,
+    RecipientRow,
+    normalise_email,
+    read_recipients,
+)
+from survey.services.sealing import seal_cycle
+from survey.timeutil import DEFAULT_TIMEZONE, get_zone, utcnow
+
+GROUP_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
+
+
+# -- trusts -------------------------------------------------------------------------------------
+
+
+def slugify(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
+    return slug[:60] or "trust"
+
+
+def create_trust(session: Session, name: str, timezone: str = DEFAULT_TIMEZONE) -> Trust:
+    name = name.strip()
+    if not name:
+        raise UserError("a trust needs a name")
+    get_zone(timezone)
+    base = slugify(name)
+    slug, n = base, 1
+    while session.scalar(select(Trust.id).where(Trust.slug == slug)) is not None:
+        n += 1
+        slug = f"{base}-{n}"
+    trust = Trust(name=name, slug=slug, timezone=timezone)
+    session.add(trust)
+    session.flush()
+    return trust
+
+
+def get_trust(session: Session, slug: str) -> Trust:
+    trust = session.scalar(select(Trust).where(Trust.slug == slug))
+    if trust is None:
+        raise NotFound(f"no trust with slug {slug!r}")
+    return trust
+
+
+def list_trusts(session: Session) -> list[Trust]:
+    return list(session.scalars(select(Trust).order_by(Trust.name)))
+
+
+# -- cycles -------------------------------------------------------------------------------------
+
+
+def get_cycle(session: Session, cycle_id: int | str) -> Cycle:
+    try:
+        key = int(cycle_id)
+    except (TypeError, ValueError):
+        raise NotFound(f"no cycle {cycle_id!r} (a cycle id is a number)") from None
+    cycle = session.get(Cycle, key)
+    if cycle is None:
+        raise NotFound(f"no cycle {cycle_id}")
+    return cycle
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    key: str
+    label: str
+    is_open: bool = False
+
+
+def parse_group_spec(spec: str) -> GroupSpec:
+    """`KEY:LABEL[:open]` as the CLI takes it."""
+    parts = spec.split(":")
+    is_open = len(parts) >= 3 and parts[-1].strip().lower() == "open"
+    if is_open:
+        parts = parts[:-1]
+    if len(parts) < 2 or not parts[0].strip() or not ":".join(parts[1:]).strip():
+        raise UserError(f"group {spec!r} should be KEY:LABEL or KEY:LABEL:open")
+    return GroupSpec(parts[0].strip().lower(), ":".join(parts[1:]).strip(), is_open)
+
+
+def default_groups() -> list[GroupSpec]:
+    return [GroupSpec(key, label) for key, label in DEFAULT_GROUPS]
+
+
+def parse_recipient_emails(value: str | list[str]) -> list[str]:
+    items = value if isinstance(value, list) else re.split(r"[,;\s]+", value)
+    emails = []
+    for item in items:
+        if not item.strip():
+            continue
+        try:
+            emails.append(normalise_email(item))
+        except EmailNotValidError as exc:
+            raise UserError(
+                f"report recipient {item.strip()!r} is not a valid email ({exc})"
+            ) from exc
+    return list(dict.fromkeys(emails))
+
+
+def parse_reminder_days(value: str) -> str:
+    try:
+        days = sorted(
+            {int(d) for d in value.replace(";", ",").split(",") if d.strip()}, reverse=True
+        )
+    except ValueError:
+        raise UserError(f"reminder days {value!r} should be whole numbers such as 7,2") from None
+    if any(d < 0 or d > 365 for d in days):
+        raise UserError("reminder days must be between 0 and 365 days before close")
+    return ",".join(str(d) for d in days)
+
+
+@dataclass
+class CycleSettings:
+    """Everything a draft cycle can be set up with (CLI options and the new-cycle form)."""
+
+    title: str
+    opens_at: datetime
+    closes_at: datetime
+    framework_key: str = DEFAULT_FRAMEWORK
+    scope: str = "all"
+    groups: list[GroupSpec] = field(default_factory=default_groups)
+    min_group_size: int = 3
+    min_comment_group_size: int = 5
+    report_to: list[str] = field(default_factory=list)
+    previous_cycle_id: int | None = None
+    reminder_days: str = DEFAULT_REMINDER_DAYS
+    remind_at_weekends: bool = False
+
+
+def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> fw.Framework:
+    if not settings.title.strip():
+        raise UserError("a cycle needs a title")
+    if settings.closes_at <= settings.opens_at:
+        raise UserError("the close date must be after the open date")
+    if settings.min_group_size < 3:
+        raise UserError("the minimum group size cannot be lower than 3")
+    if settings.min_comment_group_size < 3:
+        raise UserError("the minimum group size for comments cannot be lower than 3")
+    if not settings.groups:
+        raise UserError("a cycle needs at least one group")
+    keys = [g.key for g in settings.groups]
+    for key in keys:
+        if not GROUP_KEY.match(key):
+            raise UserError(
+                f"group key {key!r} should be lower-case letters, digits and hyphens (e.g. trustee)"
+            )
+    if len(set(keys)) != len(keys):
+        raise UserError("two groups have the same key")
+    if "all" in keys:
+        raise UserError("'all' is reserved for the trust-wide column; choose another group key")
+    row = get_current_version(session, settings.framework_key, trust)
+    loaded = get_framework(session, row.key, row.version)
+    try:
+        scope = fw.parse_scope(settings.scope)
+        loaded.validate_scope(scope)
+    except fw.FrameworkError as exc:
+        raise UserError(f"scope: {exc}") from exc
+    settings.scope = str(scope)
+    if settings.previous_cycle_id is not None:
+        previous = session.get(Cycle, settings.previous_cycle_id)
+        if previous is None or previous.trust_id != trust.id:
+            raise UserError(
+                f"previous cycle {settings.previous_cycle_id} is not a cycle of this trust"
+            )
+    settings.reminder_days = parse_reminder_days(settings.reminder_days)
+    return loaded
+
+
+def create_cycle(session: Session, trust: Trust, settings: CycleSettings, actor: str) -> Cycle:
+    loaded = _check_settings(session, trust, settings)
+    cycle = Cycle(
+        trust=trust,
+        title=settings.title.strip(),
+        framework_key=loaded.key,
+        framework_version=loaded.version,
+        scope=settings.scope,
+        state=CycleState.DRAFT,
+        opens_at=settings.opens_at,
+        closes_at=settings.closes_at,
+        min_group_size=settings.min_group_size,
+        min_comment_group_size=settings.min_comment_group_size,
+        report_recipients=",".join(settings.report_to),
+        previous_cycle_id=settings.previous_cycle_id,
+        reminder_days=settings.reminder_days,
+        remind_at_weekends=settings.remind_at_weekends,
+    )
+    cycle.groups = [
+        Group(key=g.key, label=g.label, is_open=g.is_open, position=i)
+        for i, g in enumerate(settings.groups)
+    ]
+    session.add(cycle)
+    session.flush()
+    record_event(session, actor, "cycle.create", cycle=cycle, detail=cycle.title)
+    return cycle
+
+
+def update_cycle(session: Session, cycle: Cycle, settings: CycleSettings, actor: str) -> Cycle:
+    """Edit a draft. Groups that already have invitations cannot be removed."""
+    cycle.ensure_editable()
+    loaded = _check_settings(session, cycle.trust, settings)
+    used = set(session.scalars(select(Invitation.group_id).where(Invitation.cycle_id == cycle.id)))
+    wanted = {g.key: g for g in settings.groups}
+    for group in list(cycle.groups):
+        if group.key not in wanted:
+            if group.id in used:
+                raise UserError(f"group {group.key!r} has invitations; remove them first")
+            cycle.groups.remove(group)
+    for position, spec in enumerate(settings.groups):
+        existing = cycle.group_by_key(spec.key)
+        if existing is None:
+            cycle.groups.append(
+                Group(key=spec.key, label=spec.label, is_open=spec.is_open, position=position)
+            )
+        else:
+            existing.label, existing.is_open, existing.position = spec.label, spec.is_open, position
+    cycle.title = settings.title.strip()
+    cycle.framework_key, cycle.framework_version = loaded.key, loaded.version
+    cycle.scope = settings.scope
+    cycle.opens_at, cycle.closes_at = settings.opens_at, settings.closes_at
+    cycle.min_group_size = settings.min_group_size
+    cycle.min_comment_group_size = settings.min_comment_group_size
+    cycle.report_recipients = ",".join(settings.report_to)
+    cycle.previous_cycle_id = settings.previous_cycle_id
+    cycle.reminder_days = settings.reminder_days
+    cycle.remind_at_weekends = settings.remind_at_weekends
+    session.flush()
+    record_event(session, actor, "cycle.update", cycle=cycle)
+    return cycle
+
+
+def get_cycle_framework(session: Session, cycle: Cycle) -> fw.Framework:
+    return get_framework(session, cycle.framework_key, cycle.framework_version)
+
+
+def get_cycle_scope(cycle: Cycle) -> fw.Scope:
+    return fw.parse_scope(cycle.scope)
+
+
+# -- recipients ---------------------------------------------------------------------------------
+
+
+def existing_emails(session: Session, cycle: Cycle) -> set[str]:
+    return {
+        e.lower()
+        for e in session.scalars(
+            select(Invitation.email).where(
+                Invitation.cycle_id == cycle.id, Invitation.email.is_not(None)
+            )
+        )
+        if e
+    }
+
+
+def add_invitations(
+    session: Session, cycle: Cycle, rows: list[RecipientRow], actor: str
+) -> list[Invitation]:
+    """Create invitations for checked rows. While a cycle is open, new people are invited at once
+    (the dispatcher picks them up); in a draft they wait for the cycle to open."""
+    if not cycle.accepts_invitations:
+        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
+    groups = {g.key: g for g in cycle.groups}
+    invitations = [
+        Invitation(
+            cycle_id=cycle.id,
+            group_id=groups[row.group].id,
+            email=row.email,
+            name=row.name or None,
+            school=row.school or None,
+        )
+        for row in rows
+    ]
+    session.add_all(invitations)
+    session.flush()
+    if cycle.state == CycleState.OPEN:
+        from survey.mail.outbox import enqueue_invitations
+
+        enqueue_invitations(session, cycle)
+    record_event(session, actor, "recipients.add", cycle=cycle, detail=f"{len(rows)} people")
+    return invitations
+
+
+def import_recipients(
+    session: Session, cycle: Cycle, data: bytes | str, actor: str
+) -> list[Invitation]:
+    """All or nothing: raises RecipientErrors listing every bad row if any row is bad."""
+    if not cycle.accepts_invitations:
+        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
+    sheet = read_recipients(data, [g.key for g in cycle.groups], existing_emails(session, cycle))
+    if sheet.problems:
+        raise RecipientErrors(sheet.problems)
+    return add_invitations(session, cycle, sheet.rows, actor)
+
+
+def count_invitations(session: Session, cycle: Cycle) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Invitation).where(Invitation.cycle_id == cycle.id)
+        )
+        or 0
+    )
+
+
+# -- transitions --------------------------------------------------------------------------------
+
+
+def launch_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> Cycle:
+    """Validate and lock the set-up; if the open date has come, open it now."""
+    now = now or utcnow()
+    cycle.launch(invitation_count=count_invitations(session, cycle), now=now)
+    record_event(session, actor, "cycle.launch", cycle=cycle)
+    if cycle.opens_at <= now:
+        open_cycle(session, cycle, actor, now)
+    session.flush()
+    return cycle
+
+
+def open_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> Cycle:
+    from survey.mail.outbox import enqueue_invitations
+
+    cycle.open(now)
+    session.flush()
+    enqueue_invitations(session, cycle)
+    record_event(session, actor, "cycle.open", cycle=cycle)
+    return cycle
+
+
+def extend_cycle(
+    session: Session, cycle: Cycle, closes_at: datetime, actor: str, now: datetime | None = None
+) -> Cycle:
+    previous = cycle.closes_at
+    cycle.extend(closes_at, now)
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "cycle.extend",
+        cycle=cycle,
+        detail=f"{previous.isoformat()} -> {closes_at.isoformat()}",
+    )
+    return cycle
+
+
+def close_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> int:
+    """Close and seal in one transaction; returns the number of responses sealed."""
+    cycle.close(now)
+    session.flush()
+    sealed = seal_cycle(session, cycle)
+    cycle.sealed_at = cycle.closed_at
+    session.flush()
+    record_event(session, actor, "cycle.close", cycle=cycle, detail=f"{sealed} responses sealed")
+    return sealed
+
+
+def purge_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> int:
+    """Remove names and emails once the report has been sent, keeping the counts."""
+    if cycle.state != CycleState.REPORTED:
+        raise UserError(
+            f"cannot purge cycle {cycle.id}: it is {cycle.state.value} "
+            "(purge after the report is sent)"
+        )
+    result = session.execute(
+        update(Invitation)
+        .where(Invitation.cycle_id == cycle.id, Invitation.is_purged.is_(False))
+        .values(email=None, name=None, school=None, is_purged=True, delivery_error=None)
+    )
+    session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.cycle_id == cycle.id, OutboxMessage.invitation_id.is_not(None))
+        .values(recipient=None, body_text="", body_html="")
+    )
+    cycle.purged_at = now or utcnow()
+    purged = int(getattr(result, "rowcount", 0) or 0)
+    record_event(session, actor, "cycle.purge", cycle=cycle, detail=f"{purged} invitations")
+    session.flush()
+    return purged
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+@dataclass
+class GroupStatus:
+    key: str
+    label: str
+    is_open: bool
+    invited: int = 0
+    sent: int = 0
+    completed: int = 0
+    declined: int = 0
+    failed: int = 0
+
+
+def cycle_status(session: Session, cycle: Cycle) -> list[GroupStatus]:
+    """Counts per group, in cycle order. Never says who."""
+    rows = session.execute(
+        select(
+            Invitation.group_id,
+            func.count(),
+            func.count(Invitation.sent_at),
+            func.sum(case((Invitation.is_completed, 1), else_=0)),
+            func.sum(case((Invitation.is_declined, 1), else_=0)),
+            func.sum(case((Invitation.delivery_status == DeliveryStatus.FAILED, 1), else_=0)),
+        )
+        .where(Invitation.cycle_id == cycle.id)
+        .group_by(Invitation.group_id)
+    ).all()
+    by_group = {r[0]: r for r in rows}
+    statuses = []
+    for group in cycle.groups:
+        r = by_group.get(group.id)
+        status = GroupStatus(group.key, group.label, group.is_open)
+        if r is not None:
+            status.invited, status.sent = int(r[1]), int(r[2])
+            status.completed, status.declined, status.failed = (int(x or 0) for x in r[3:6])
+        statuses.append(status)
+    return statuses
+
+
+def cycle_status_dict(session: Session, cycle: Cycle) -> dict[str, object]:
+    tz = cycle.trust.timezone
+    zone = get_zone(tz)
+    groups = cycle_status(session, cycle)
+    return {
+        "id": cycle.id,
+        "trust": cycle.trust.slug,
+        "title": cycle.title,
+        "state": cycle.state.value,
+        "framework": cycle.framework_key,
+        "framework_version": cycle.framework_version,
+        "scope": cycle.scope,
+        "timezone": tz,
+        "opens_at": cycle.opens_at.astimezone(zone).isoformat(),
+        "closes_at": cycle.closes_at.astimezone(zone).isoformat(),
+        "min_group_size": cycle.min_group_size,
+        "min_comment_group_size": cycle.min_comment_group_size,
+        "report_to": cycle.report_recipient_list,
+        "previous_cycle": cycle.previous_cycle_id,
+        "groups": [
+            {
+                "key": g.key,
+                "label": g.label,
+                "open": g.is_open,
+                "invited": g.invited,
+                "sent": g.sent,
+                "completed": g.completed,
+                "declined": g.declined,
+                "failed": g.failed,
+            }
+            for g in groups
+        ],
+        "totals": {
+            k: sum(getattr(g, k) for g in groups)
+            for k in ("invited", "sent", "completed", "declined", "failed")
+        },
+    }

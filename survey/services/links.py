@@ -1,0 +1,73 @@
+"""Personal signed links (SPEC section 6).
+
+A link is `<BASE_URL>/s/<token>`, where the token is an itsdangerous URL-safe timed signature
+over a random 128-bit nonce, with a salt of its own. The database keeps only the SHA-256 of the
+nonce (in `invitation_links`), so a copy of the database cannot produce a working link. Each
+email mints its own nonce; every link of an invitation stays valid until the cycle closes or the
+link reaches `LINK_MAX_AGE_DAYS`. Keys in `SECRET_KEY_FALLBACKS` still verify after rotation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from survey.models import Invitation, InvitationLink
+
+LINK_SALT = "mat-review.invitation-link.v1"
+MAX_TOKEN_LENGTH = 200
+
+
+def _serializer() -> URLSafeTimedSerializer:
+    config = current_app.config
+    # itsdangerous signs with the last key and verifies with any of them.
+    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=LINK_SALT)
+
+
+def hash_nonce(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def mint_link(session: Session, invitation: Invitation) -> str:
+    """A new personal link for `invitation` (flushed, so it works once the caller commits)."""
+    nonce = secrets.token_urlsafe(16)  # 128 bits
+    session.add(InvitationLink(nonce_hash=hash_nonce(nonce), invitation_id=invitation.id))
+    session.flush()
+    token = _serializer().dumps(nonce)
+    return f"{current_app.config['BASE_URL']}/s/{token}"
+
+
+@dataclass(frozen=True)
+class LinkCheck:
+    invitation: Invitation | None
+    reason: str  # "ok", "invalid", "expired"
+
+
+def resolve_token(session: Session, token: str) -> LinkCheck:
+    """Find the invitation a token belongs to. Never raises for a bad token."""
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        return LinkCheck(None, "invalid")
+    max_age = int(current_app.config["LINK_MAX_AGE_DAYS"]) * 86400
+    try:
+        nonce = _serializer().loads(token, max_age=max_age)
+    except SignatureExpired:
+        return LinkCheck(None, "expired")
+    except BadSignature:
+        return LinkCheck(None, "invalid")
+    if not isinstance(nonce, str):
+        return LinkCheck(None, "invalid")
+    invitation = session.scalar(
+        select(Invitation)
+        .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
+        .where(InvitationLink.nonce_hash == hash_nonce(nonce))
+    )
+    if invitation is None:
+        return LinkCheck(None, "invalid")
+    return LinkCheck(invitation, "ok")

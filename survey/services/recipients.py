@@ -1,0 +1,157 @@
+"""Reading the people to invite from a CSV (header `email,name,group`, optional `school`).
+
+All or nothing: every bad row is reported with its line number and nothing is saved if any is bad.
+Excel exports are read as they come: a UTF-8 BOM, `;` as the delimiter, Windows line endings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass, field
+
+from email_validator import EmailNotValidError, validate_email
+
+from survey.errors import UserError
+
+REQUIRED_COLUMNS = ("email", "name", "group")
+OPTIONAL_COLUMNS = ("school",)
+MAX_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class RecipientRow:
+    line: int
+    email: str
+    name: str
+    group: str
+    school: str
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    line: int
+    message: str
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+@dataclass
+class RecipientSheet:
+    rows: list[RecipientRow]
+    problems: list[RowProblem]
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.problems
+
+
+class RecipientErrors(UserError):
+    """The file has bad rows; nothing was saved."""
+
+    def __init__(self, problems: list[RowProblem]):
+        self.problems = problems
+        lines = ", ".join(str(p.line) for p in problems)
+        super().__init__(
+            f"{len(problems)} bad row(s), nothing saved (lines {lines}): "
+            + "; ".join(str(p) for p in problems)
+        )
+
+
+def decode(data: bytes | str) -> str:
+    if isinstance(data, str):
+        return data.lstrip("\ufeff")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UserError("the file is not text (save it from your spreadsheet as CSV UTF-8)")
+
+
+def normalise_email(value: str) -> str:
+    """The address as it will be stored and compared (domain lower-cased, syntax checked)."""
+    result = validate_email(value.strip(), check_deliverability=False)
+    return str(result.normalized)
+
+
+def read_recipients(
+    data: bytes | str, group_keys: list[str], existing_emails: set[str] | None = None
+) -> RecipientSheet:
+    """Check the whole file and return every good row and every problem with its line number."""
+    text = decode(data)
+    if not text.strip():
+        raise UserError("the file is empty (expected a header line: email,name,group)")
+    first_line = text.splitlines()[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [h.strip().lower() for h in next(reader)]
+    except csv.Error as exc:
+        raise UserError(f"line 1: the header cannot be read as CSV ({exc})") from exc
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise UserError(
+            f"line 1: the header must name the columns email,name,group (optional school); "
+            f"missing: {', '.join(missing)}"
+        )
+    unknown = [c for c in header if c and c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        raise UserError(f"line 1: unknown column(s) {', '.join(unknown)}")
+    if len(set(header)) != len(header):
+        raise UserError("line 1: a column is named twice")
+
+    index = {name: header.index(name) for name in header if name}
+    known_groups = set(group_keys)
+    seen: dict[str, int] = {}
+    existing = {e.lower() for e in (existing_emails or set())}
+    rows: list[RecipientRow] = []
+    problems: list[RowProblem] = []
+    try:
+        for cells in reader:
+            line = reader.line_num
+            if not any(c.strip() for c in cells):
+                continue  # blank lines (common at the end of exports)
+            if len(rows) + len(problems) >= MAX_ROWS:
+                raise UserError(f"the file has more than {MAX_ROWS} rows; split it")
+            raw = {name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()}
+            issues = []
+            if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+                issues.append(f"more cells than the header has columns ({len(cells)})")
+            email = raw.get("email", "")
+            if not email:
+                issues.append("email is empty")
+            else:
+                try:
+                    email = normalise_email(email)
+                except EmailNotValidError as exc:
+                    issues.append(f"{email!r} is not a valid email address ({exc})")
+                else:
+                    folded = email.lower()
+                    if folded in seen:
+                        issues.append(f"{email} appears twice (also on line {seen[folded]})")
+                    elif folded in existing:
+                        issues.append(f"{email} is already invited to this cycle")
+                    else:
+                        seen[folded] = line
+            group = raw.get("group", "").strip().lower()
+            if not group:
+                issues.append("group is empty")
+            elif group not in known_groups:
+                issues.append(
+                    f"unknown group {raw.get('group')!r} (this cycle's groups: "
+                    f"{', '.join(group_keys)})"
+                )
+            if issues:
+                problems.append(RowProblem(line, "; ".join(issues), raw))
+            else:
+                rows.append(
+                    RecipientRow(line, email, raw.get("name", ""), group, raw.get("school", ""))
+                )
+    except csv.Error as exc:
+        problems.append(RowProblem(reader.line_num, f"the row cannot be read as CSV ({exc})"))
+    if not rows and not problems:
+        raise UserError("the file has a header but no people")
+    return RecipientSheet(rows, problems)
