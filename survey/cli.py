@@ -72,7 +72,8 @@ def init_command() -> None:
     try:
         revision = upgrade_database()
     except OperationalError as exc:
-        raise click.ClickException(f"cannot reach the database: {exc.orig}") from None
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        raise click.ClickException(f"database error: {first}") from None
     added = _init_frameworks()
     click.echo(
         f"database at revision {revision}; frameworks: {', '.join(fw.builtin_keys())}"

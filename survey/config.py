@@ -57,8 +57,12 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["SECRET_KEY"] = _instance_secret_key(instance)
     app.config["BASE_URL"] = str(app.config["BASE_URL"]).rstrip("/")
     app.config["RATELIMIT_STORAGE_URI"] = app.config["RATELIMIT_STORAGE_URL"]
-    secure = app.config["BASE_URL"].startswith("https://")
-    app.config.setdefault("SESSION_COOKIE_SECURE", secure)
+    explicit = "MAT_REVIEW_SESSION_COOKIE_SECURE" in os.environ or "SESSION_COOKIE_SECURE" in (
+        overrides or {}
+    )
+    if not explicit:
+        # Secure cookies whenever the service is reached over HTTPS.
+        app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
     app.config["PERMANENT_SESSION_LIFETIME"] = int(app.config["SESSION_HOURS"]) * 3600
 
 

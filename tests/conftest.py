@@ -25,8 +25,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from survey import create_app
-from survey.db import db
-from survey.migrate import upgrade_database
+from survey.db import db, make_engine
 from survey.models import Base, Cycle, Trust
 
 PG_ADMIN_URL = os.environ.get(
@@ -43,7 +42,7 @@ def _worker() -> str:
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
-    upgrade_database(f"sqlite:///{path}")
+    create_schema(f"sqlite:///{path}")
     return path
 
 
@@ -64,8 +63,32 @@ def pg_database_url() -> Iterator[str]:
             "$(ls /etc/postgresql) main start"
         )
     url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    upgrade_database(url)
+    create_schema(url)
     yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def create_schema(url: str) -> None:
+    """The schema from the models (test_migrations.py proves the migrations build the same)."""
+    engine = make_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database with no tables at all, for migration tests."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+        return
+    name = f"mat_review_fresh_{os.getpid()}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -74,7 +97,10 @@ def pg_database_url() -> Iterator[str]:
 def _drop_stale_databases(conn: sa.Connection) -> None:
     """Drop test databases left by test runs whose process is gone (killed runs)."""
     names = conn.execute(
-        sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'mat_review_test_%'")
+        sa.text(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'mat_review_test_%' "
+            "OR datname LIKE 'mat_review_fresh_%'"
+        )
     ).scalars()
     for stale in names:
         pid = stale.split("_")[3]

@@ -11,7 +11,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from survey import create_app
-from survey.db import db
 from survey.errors import IllegalTransition, UserError
 from survey.migrate import head_revision, upgrade_database
 from survey.models import Base, CycleState
@@ -45,8 +44,9 @@ def test_environment_variables_override_defaults(
     assert app.instance_path == str(tmp_path / "envinst")
 
 
-def test_latest_migration_matches_the_models(database_url: str) -> None:
-    engine = sa.create_engine(database_url)
+def test_latest_migration_matches_the_models(fresh_database_url: str) -> None:
+    upgrade_database(fresh_database_url)
+    engine = sa.create_engine(fresh_database_url)
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert context.get_current_revision() == head_revision()
@@ -55,43 +55,41 @@ def test_latest_migration_matches_the_models(database_url: str) -> None:
     assert diff == [], f"models and migrations disagree: {diff}"
 
 
-def test_upgrade_is_idempotent(database_url: str) -> None:
-    assert upgrade_database(database_url) == head_revision()
-    assert upgrade_database(database_url) == head_revision()
+def test_upgrade_is_idempotent(fresh_database_url: str) -> None:
+    assert upgrade_database(fresh_database_url) == head_revision()
+    assert upgrade_database(fresh_database_url) == head_revision()
 
 
-def test_cycle_transitions_refuse_illegal_moves(app, make_cycle, add_people) -> None:
-    with app.app_context():
-        cycle = make_cycle()
-        with pytest.raises(UserError, match="no invitations"):
-            cycle.launch(invitation_count=0)
-        with pytest.raises(IllegalTransition, match="cannot close"):
-            cycle.close()
-        with pytest.raises(IllegalTransition, match="cannot open"):
-            cycle.open()
-        cycle.launch(invitation_count=3)
-        assert cycle.state == CycleState.SCHEDULED
-        with pytest.raises(IllegalTransition, match="cannot launch"):
-            cycle.launch(invitation_count=3)
-        with pytest.raises(IllegalTransition, match="cannot edit"):
-            cycle.ensure_editable()
-        cycle.open()
-        with pytest.raises(UserError, match="not later"):
-            cycle.extend(cycle.closes_at - timedelta(hours=1))
-        cycle.extend(cycle.closes_at + timedelta(days=2))
+def test_cycle_transitions_refuse_illegal_moves(session, make_cycle) -> None:
+    cycle = make_cycle()
+    with pytest.raises(UserError, match="no invitations"):
+        cycle.launch(invitation_count=0)
+    with pytest.raises(IllegalTransition, match="cannot close"):
         cycle.close()
-        assert cycle.state == CycleState.CLOSED
-        with pytest.raises(IllegalTransition):
-            cycle.extend(datetime.now(UTC) + timedelta(days=30))
-        cycle.mark_reported()
-        assert cycle.state == CycleState.REPORTED
-        db.session.rollback()
+    with pytest.raises(IllegalTransition, match="cannot open"):
+        cycle.open()
+    cycle.launch(invitation_count=3)
+    assert cycle.state == CycleState.SCHEDULED
+    with pytest.raises(IllegalTransition, match="cannot launch"):
+        cycle.launch(invitation_count=3)
+    with pytest.raises(IllegalTransition, match="cannot edit"):
+        cycle.ensure_editable()
+    cycle.open()
+    with pytest.raises(UserError, match="not later"):
+        cycle.extend(cycle.closes_at - timedelta(hours=1))
+    cycle.extend(cycle.closes_at + timedelta(days=2))
+    cycle.close()
+    assert cycle.state == CycleState.CLOSED
+    with pytest.raises(IllegalTransition):
+        cycle.extend(datetime.now(UTC) + timedelta(days=30))
+    cycle.mark_reported()
+    assert cycle.state == CycleState.REPORTED
+    session.rollback()
 
 
-def test_min_group_size_below_three_is_refused_by_the_database(app, make_cycle) -> None:
-    with app.app_context():
-        cycle = make_cycle()
-        cycle.min_group_size = 2
-        with pytest.raises(sa.exc.IntegrityError):
-            db.session.commit()
-        db.session.rollback()
+def test_min_group_size_below_three_is_refused_by_the_database(session, make_cycle) -> None:
+    cycle = make_cycle()
+    cycle.min_group_size = 2
+    with pytest.raises(sa.exc.IntegrityError):
+        session.commit()
+    session.rollback()
