@@ -90,13 +90,19 @@ def _init_frameworks() -> list[str]:
 @click.argument("email")
 @click.option("--name", default="", help="The person's name, shown in the audit log.")
 @click.option("--trust", "trust_slugs", multiple=True, help="Limit the account to this trust.")
+@click.option("--if-none", is_flag=True, help="Do nothing if any admin account exists already.")
 @user_errors
-def create_admin_command(email: str, name: str, trust_slugs: tuple[str, ...]) -> None:
+def create_admin_command(
+    email: str, name: str, trust_slugs: tuple[str, ...], if_none: bool
+) -> None:
     """An admin account. Password from MAT_REVIEW_ADMIN_PASSWORD, a prompt, or generated."""
     import os
 
     from survey.services.recipients import normalise_email
 
+    if if_none and db.session.scalar(select(AdminUser.id).limit(1)) is not None:
+        click.echo("an admin account exists already; sign in with it")
+        return
     try:
         address = normalise_email(email)
     except Exception as exc:

@@ -40,11 +40,20 @@ def cycle_id(runner) -> str:
     assert slug == "oak-learning-trust"
     result = runner.invoke(
         args=[
-            "cycle", "create", "--trust", slug, "--title", "Autumn 2026",
-            "--opens", "2030-01-05T09:00", "--closes", "2030-01-20",
-            "--report-to", "ceo@oak.example",
+            "cycle",
+            "create",
+            "--trust",
+            slug,
+            "--title",
+            "Autumn 2026",
+            "--opens",
+            "2030-01-05T09:00",
+            "--closes",
+            "2030-01-20",
+            "--report-to",
+            "ceo@oak.example",
         ]
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     return last_word(result.output)
 
@@ -103,8 +112,12 @@ def test_excel_export_with_bom_semicolons_and_crlf_is_read(
     runner, session, cycle_id, tmp_path
 ) -> None:
     path = tmp_path / "excel.csv"
-    rows = ["Email;Name;Group;School", "a@oak.example;Ann Able;headteacher;Elm Primary",
-            "b@oak.example;;executive;", "c@OAK.example;Cal Case;middle-leader;Ash Academy"]  # fmt: skip
+    rows = [
+        "Email;Name;Group;School",
+        "a@oak.example;Ann Able;headteacher;Elm Primary",
+        "b@oak.example;;executive;",
+        "c@OAK.example;Cal Case;middle-leader;Ash Academy",
+    ]
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(rows).encode() + b"\r\n")
     result = runner.invoke(args=["cycle", "recipients", cycle_id, str(path)])
     assert result.exit_code == 0, result.output
@@ -140,7 +153,7 @@ def test_user_errors_exit_1_with_one_line_and_bad_usage_exits_2(runner, cycle_id
                 "2030-02-01",
             ],
             "no trust with slug 'nope'",
-        ),  # fmt: skip
+        ),
         (["cycle", "extend", cycle_id, "--closes", "not-a-date"], "not an ISO date"),
     ]:
         result = runner.invoke(args=args)
@@ -153,8 +166,18 @@ def test_user_errors_exit_1_with_one_line_and_bad_usage_exits_2(runner, cycle_id
 
 
 def test_cycle_create_validates_settings(runner, cycle_id) -> None:
-    base = ["cycle", "create", "--trust", "oak-learning-trust", "--title", "T",
-            "--opens", "2030-01-05", "--closes", "2030-01-20"]  # fmt: skip
+    base = [
+        "cycle",
+        "create",
+        "--trust",
+        "oak-learning-trust",
+        "--title",
+        "T",
+        "--opens",
+        "2030-01-05",
+        "--closes",
+        "2030-01-20",
+    ]
     cases = [
         (["--min-group-size", "2"], "cannot be lower than 3"),
         (["--scope", "1A,9Z"], "9Z"),
@@ -168,22 +191,48 @@ def test_cycle_create_validates_settings(runner, cycle_id) -> None:
         result = runner.invoke(args=base + extra)
         assert result.exit_code == 1, (extra, result.output)
         assert expected in result.output, (extra, result.output)
-    closes_first = ["cycle", "create", "--trust", "oak-learning-trust", "--title", "T",
-                    "--opens", "2030-02-05", "--closes", "2030-01-20"]  # fmt: skip
+    closes_first = [
+        "cycle",
+        "create",
+        "--trust",
+        "oak-learning-trust",
+        "--title",
+        "T",
+        "--opens",
+        "2030-02-05",
+        "--closes",
+        "2030-01-20",
+    ]
     result = runner.invoke(args=closes_first)
     assert result.exit_code == 1 and "after the open date" in result.output
 
 
 def test_custom_groups_scope_and_launch(runner, session, tmp_path) -> None:
-    slug = last_word(runner.invoke(args=["trust", "add", "Elm Trust", "--timezone",
-                                         "Europe/London"]).output)  # fmt: skip
+    slug = last_word(
+        runner.invoke(args=["trust", "add", "Elm Trust", "--timezone", "Europe/London"]).output
+    )
     result = runner.invoke(
         args=[
-            "cycle", "create", "--trust", slug, "--title", "Spring", "--opens", "2020-01-01",
-            "--closes", "2099-01-01", "--scope", "start", "--group", "executive:Executive team:open",
-            "--group", "trustee:Trustees", "--report-to", "ceo@elm.example,chair@elm.example",
+            "cycle",
+            "create",
+            "--trust",
+            slug,
+            "--title",
+            "Spring",
+            "--opens",
+            "2020-01-01",
+            "--closes",
+            "2099-01-01",
+            "--scope",
+            "start",
+            "--group",
+            "executive:Executive team:open",
+            "--group",
+            "trustee:Trustees",
+            "--report-to",
+            "ceo@elm.example,chair@elm.example",
         ]
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     cid = last_word(result.output)
     path = tmp_path / "p.csv"
@@ -238,8 +287,20 @@ def test_console_script_end_to_end(fresh_database_url: str, tmp_path: Path) -> N
     second = run("init")
     assert second.returncode == 0, second.stderr
     slug = last_word(run("trust", "add", "Oak Learning Trust").stdout)
-    created = run("cycle", "create", "--trust", slug, "--title", "Autumn", "--opens",
-                  "2030-01-05", "--closes", "2030-01-20", "--report-to", "ceo@oak.example")  # fmt: skip
+    created = run(
+        "cycle",
+        "create",
+        "--trust",
+        slug,
+        "--title",
+        "Autumn",
+        "--opens",
+        "2030-01-05",
+        "--closes",
+        "2030-01-20",
+        "--report-to",
+        "ceo@oak.example",
+    )
     assert created.returncode == 0, created.stderr
     cid = last_word(created.stdout)
     csv_path = tmp_path / "people.csv"
