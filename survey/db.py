@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,9 +42,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, pool_pre_ping=True, **kwargs)
 
 
+REQUEST_KEY = "mat_review.db_session"
+
+
 class Database:
-    """Flask extension: `db.session` lives for one app context (a request, a job) and is closed
-    at its end, rolled back if it ended with an error."""
+    """Flask extension: `db.session` lives for one request (or, outside requests, one app context:
+    a job, a CLI command) and is closed at its end, rolled back if it ended with an error.
+
+    A request always gets a session of its own, even when the caller already holds an app context
+    (as tests and the demo do), so requests never share state."""
 
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
@@ -53,13 +59,13 @@ class Database:
             sessionmaker(bind=engine, expire_on_commit=False),
         )
 
+        @app.teardown_request
+        def _close_request_session(exc: BaseException | None) -> None:
+            _close(request.environ.pop(REQUEST_KEY, None), exc)
+
         @app.teardown_appcontext
         def _close_session(exc: BaseException | None) -> None:
-            session: Session | None = g.pop("_db_session", None)
-            if session is not None:
-                if exc is not None:
-                    session.rollback()
-                session.close()
+            _close(g.pop("_db_session", None), exc)
 
     @property
     def engine(self) -> Engine:
@@ -68,10 +74,23 @@ class Database:
 
     @property
     def session(self) -> Session:
+        if has_request_context():
+            environ = request.environ
+            if REQUEST_KEY not in environ:
+                environ[REQUEST_KEY] = current_app.extensions["mat_review_db"][1]()
+            request_session: Session = environ[REQUEST_KEY]
+            return request_session
         if "_db_session" not in g:
             g._db_session = current_app.extensions["mat_review_db"][1]()
         session: Session = g._db_session
         return session
+
+
+def _close(session: Session | None, exc: BaseException | None) -> None:
+    if session is not None:
+        if exc is not None:
+            session.rollback()
+        session.close()
 
 
 db = Database()

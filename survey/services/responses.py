@@ -1,0 +1,350 @@
+"""A respondent's answers: validation, drafts, the single-use anonymous submission, decline.
+
+The anonymity rules of SPEC section 5 are kept here:
+- a response is written with a random id, its cycle and the group copied from the invitation,
+  and nothing else: no invitation id, no time, no order;
+- the invitation records only *that* it was completed, by a conditional UPDATE whose row count
+  decides, inside the same transaction, whether this is the one submission that is stored;
+- the draft (the only row that ties answers to a person) is deleted in that same transaction.
+
+Every function flushes and never commits: the request commits once at its edge.
+
+Concurrency: each writer first takes a shared lock on the cycle row (PostgreSQL `FOR SHARE`;
+SQLite already serialises writers with `BEGIN IMMEDIATE`), so closing a cycle, which updates that
+row, waits for submissions in flight and every later submission sees the cycle closed. Sealing
+then sees every response that was stored.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+import framework as fw
+from survey.models import Cycle, CycleState, Draft, Invitation, Rating, Response
+from survey.timeutil import as_utc, utcnow
+
+RATIONALE_MAX = 2000
+RATING_PREFIX = "rating-"
+RATIONALE_PREFIX = "rationale-"
+
+
+class Standing(enum.StrEnum):
+    """Where an invitation stands for its holder right now."""
+
+    OPEN = "open"
+    NOT_YET_OPEN = "not-yet-open"
+    CLOSED = "closed"
+    SUBMITTED = "submitted"
+    DECLINED = "declined"
+
+
+class Outcome(enum.StrEnum):
+    RECORDED = "recorded"
+    SAVED = "saved"
+    DECLINED = "declined"
+    ALREADY_SUBMITTED = "already-submitted"
+    ALREADY_DECLINED = "already-declined"
+    CLOSED = "closed"
+    NOT_YET_OPEN = "not-yet-open"
+
+
+def cycle_standing(state: CycleState, closes_at: datetime, now: datetime | None = None) -> Standing:
+    """A cycle takes answers while it is open and its close date has not passed (the scheduler
+    may close it a little later; answers are refused from the advertised moment)."""
+    if state in (CycleState.CLOSED, CycleState.REPORTED):
+        return Standing.CLOSED
+    if state != CycleState.OPEN:
+        return Standing.NOT_YET_OPEN
+    if (now or utcnow()) >= as_utc(closes_at):
+        return Standing.CLOSED
+    return Standing.OPEN
+
+
+def get_standing(invitation: Invitation, now: datetime | None = None) -> Standing:
+    """Closed first (a link is refused once its cycle is closed), then completed or declined."""
+    standing = cycle_standing(invitation.cycle.state, invitation.cycle.closes_at, now)
+    if standing != Standing.OPEN:
+        return standing
+    if invitation.is_completed:
+        return Standing.SUBMITTED
+    if invitation.is_declined:
+        return Standing.DECLINED
+    return Standing.OPEN
+
+
+# -- answers ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with the answers. `field` is the id of the input to link to."""
+
+    message: str
+    field: str
+    code: str | None = None  # the element it belongs to, if it is in scope
+
+
+@dataclass
+class Answers:
+    """Answers as typed, keyed by element code. Invalid values are not kept in `ratings` (they
+    cannot be shown as a chosen radio) but are named in `problems`."""
+
+    ratings: dict[str, str] = field(default_factory=dict)
+    rationales: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def problems_for(self, code: str) -> list[Problem]:
+        return [p for p in self.problems if p.code == code]
+
+    def as_fields(self) -> dict[str, str]:
+        """The form fields these answers came from (the draft's JSON shape)."""
+        data = {f"{RATING_PREFIX}{code}": key for code, key in self.ratings.items()}
+        data.update({f"{RATIONALE_PREFIX}{code}": text for code, text in self.rationales.items()})
+        return data
+
+    def is_empty(self) -> bool:
+        return not self.ratings and not any(t.strip() for t in self.rationales.values())
+
+
+def first_radio_id(code: str, framework: fw.Framework) -> str:
+    return f"{RATING_PREFIX}{code}-{framework.scale.answer_keys[0]}"
+
+
+def normalise_rationale(text: str) -> str:
+    """Browsers send line breaks as CRLF but count them as one character for `maxlength`."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def parse_answers(
+    fields: Iterable[tuple[str, str]], framework: fw.Framework, scope: fw.Scope
+) -> Answers:
+    """Read `rating-<CODE>` and `rationale-<CODE>` fields, checking each against the cycle's
+    framework and scope. Other fields (csrf_token, action) are ignored."""
+    elements = {e.code: e for e in framework.elements_in_scope(scope)}
+    allowed = framework.scale.answer_keys
+    answers = Answers()
+    seen_ratings: dict[str, set[str]] = {}
+    strays: list[str] = []
+    for name, raw in fields:
+        if name.startswith(RATING_PREFIX):
+            code, value = name[len(RATING_PREFIX) :], raw.strip()
+            if code not in elements:
+                strays.append(code)
+                continue
+            if not value:
+                continue
+            seen_ratings.setdefault(code, set()).add(value)
+        elif name.startswith(RATIONALE_PREFIX):
+            code = name[len(RATIONALE_PREFIX) :]
+            if code not in elements:
+                if raw.strip():
+                    strays.append(code)
+                continue
+            answers.rationales[code] = normalise_rationale(raw)
+    for code, element in elements.items():
+        values = seen_ratings.get(code, set())
+        if len(values) > 1:
+            answers.problems.append(
+                Problem(
+                    f"{code} {element.title}: choose only one rating",
+                    first_radio_id(code, framework),
+                    code,
+                )
+            )
+        elif values:
+            (value,) = values
+            if value in allowed:
+                answers.ratings[code] = value
+            else:
+                answers.problems.append(
+                    Problem(
+                        f"{code} {element.title}: “{value[:40]}” is not one of the ratings; "
+                        "choose one of the options",
+                        first_radio_id(code, framework),
+                        code,
+                    )
+                )
+        text = answers.rationales.get(code, "")
+        if len(text) > RATIONALE_MAX:
+            answers.problems.append(
+                Problem(
+                    f"{code} {element.title}: the rationale is {len(text):,} characters long; "
+                    f"shorten it to {RATIONALE_MAX:,} characters or fewer",
+                    f"{RATIONALE_PREFIX}{code}",
+                    code,
+                )
+            )
+    for code in dict.fromkeys(strays):
+        answers.problems.append(
+            Problem(
+                f"“{code[:20]}” is not an element of this review; those answers cannot be kept",
+                "answers",
+            )
+        )
+    return answers
+
+
+def missing_elements(
+    answers: Answers, framework: fw.Framework, scope: fw.Scope
+) -> list[fw.Element]:
+    return [e for e in framework.elements_in_scope(scope) if e.code not in answers.ratings]
+
+
+def require_complete(answers: Answers, framework: fw.Framework, scope: fw.Scope) -> None:
+    """Add a problem for every element in scope without a rating (only when submitting)."""
+    for element in missing_elements(answers, framework, scope):
+        if answers.problems_for(element.code):
+            continue
+        answers.problems.append(
+            Problem(
+                f"{element.code} {element.title}: choose a rating "
+                "(or “Don't know / not enough evidence”)",
+                first_radio_id(element.code, framework),
+                element.code,
+            )
+        )
+
+
+# -- storing ------------------------------------------------------------------------------------
+
+
+def _lock_cycle(session: Session, cycle_id: int) -> Standing:
+    """Share-lock the cycle row and read its state afresh (not from the identity map)."""
+    row = session.execute(
+        select(Cycle.state, Cycle.closes_at).where(Cycle.id == cycle_id).with_for_update(read=True)
+    ).one()
+    return cycle_standing(row.state, row.closes_at)
+
+
+def _invitation_flags(session: Session, invitation_id: int) -> tuple[bool, bool]:
+    row = session.execute(
+        select(Invitation.is_completed, Invitation.is_declined).where(
+            Invitation.id == invitation_id
+        )
+    ).one()
+    return bool(row.is_completed), bool(row.is_declined)
+
+
+def _not_open_outcome(standing: Standing) -> Outcome:
+    return Outcome.CLOSED if standing == Standing.CLOSED else Outcome.NOT_YET_OPEN
+
+
+def record_response(
+    session: Session, invitation: Invitation, answers: Answers, framework: fw.Framework
+) -> Outcome:
+    """Store one anonymous response for `invitation`, at most once whatever the concurrency.
+
+    The caller has validated `answers` as complete. Returns RECORDED only when this call marked
+    the invitation completed and wrote the response; the caller then commits.
+    """
+    cycle_id, group_id, invitation_id = invitation.cycle_id, invitation.group_id, invitation.id
+    standing = _lock_cycle(session, cycle_id)
+    if standing != Standing.OPEN:
+        return _not_open_outcome(standing)
+    result = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.is_completed.is_(False),
+            Invitation.is_declined.is_(False),
+        )
+        .values(is_completed=True)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        _, is_declined = _invitation_flags(session, invitation_id)
+        return Outcome.ALREADY_DECLINED if is_declined else Outcome.ALREADY_SUBMITTED
+    response = Response(cycle_id=cycle_id, group_id=group_id)
+    response.ratings = [
+        Rating(
+            element_code=code,
+            scale_key=key,
+            score=framework.scale.score(key),
+            rationale=(answers.rationales.get(code) or "").strip() or None,
+        )
+        for code, key in answers.ratings.items()
+    ]
+    session.add(response)
+    session.execute(delete(Draft).where(Draft.invitation_id == invitation_id))
+    session.flush()
+    # Nothing that identifies the response leaves this function: the caller learns only that
+    # it was recorded. Expunge it so no later code in the request can reach it by accident.
+    session.expunge(response)  # cascades to its ratings
+    return Outcome.RECORDED
+
+
+def save_draft(session: Session, invitation: Invitation, answers: Answers) -> Outcome:
+    """Keep the answers so far against the invitation (replacing any earlier draft)."""
+    invitation_id = invitation.id
+    standing = _lock_cycle(session, invitation.cycle_id)
+    if standing != Standing.OPEN:
+        return _not_open_outcome(standing)
+    # Lock the invitation row: a submit of the same invitation in flight finishes first, and
+    # then this save sees it completed instead of leaving a draft behind.
+    row = session.execute(
+        select(Invitation.is_completed, Invitation.is_declined)
+        .where(Invitation.id == invitation_id)
+        .with_for_update()
+    ).one()
+    if row.is_completed:
+        return Outcome.ALREADY_SUBMITTED
+    if row.is_declined:
+        return Outcome.ALREADY_DECLINED
+    payload = json.dumps(answers.as_fields(), ensure_ascii=False, sort_keys=True)
+    draft = session.get(Draft, invitation_id)
+    if draft is None:
+        session.add(Draft(invitation_id=invitation_id, answers=payload))
+    else:
+        draft.answers = payload
+    session.flush()
+    return Outcome.SAVED
+
+
+def load_draft(
+    session: Session, invitation: Invitation, framework: fw.Framework, scope: fw.Scope
+) -> Answers | None:
+    """The saved answers, checked again against the framework (anything no longer valid is
+    dropped rather than shown as an error the person did not make)."""
+    payload = session.scalar(select(Draft.answers).where(Draft.invitation_id == invitation.id))
+    if payload is None:
+        return None
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    answers = parse_answers(
+        ((str(k), str(v)) for k, v in data.items() if isinstance(v, str)), framework, scope
+    )
+    answers.problems = []
+    return answers
+
+
+def decline(session: Session, invitation: Invitation) -> Outcome:
+    """Record "I will not take part": counted as declined, no more reminders, any draft deleted."""
+    invitation_id = invitation.id
+    standing = _lock_cycle(session, invitation.cycle_id)
+    if standing != Standing.OPEN:
+        return _not_open_outcome(standing)
+    result = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.is_completed.is_(False),
+            Invitation.is_declined.is_(False),
+        )
+        .values(is_declined=True)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        is_completed, _ = _invitation_flags(session, invitation_id)
+        return Outcome.ALREADY_SUBMITTED if is_completed else Outcome.ALREADY_DECLINED
+    session.execute(delete(Draft).where(Draft.invitation_id == invitation_id))
+    session.flush()
+    return Outcome.DECLINED

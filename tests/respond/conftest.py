@@ -1,0 +1,100 @@
+"""Fixtures for the respondent's path: an open cycle with people, their links, form helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
+
+from survey.db import make_engine
+from survey.models import Cycle, Invitation
+from survey.services.links import mint_link
+from survey.timeutil import utcnow
+
+from .helpers import csrf_token
+
+
+@dataclass
+class OpenCycle:
+    cycle: Cycle
+    invitations: list[Invitation]
+    links: list[str]  # paths, "/s/<token>"
+
+
+def open_now(session: Session, cycle: Cycle, invitation_count: int) -> None:
+    """Launch and open through the model's own transitions (invitation emails are the mail
+    area's business and are not needed to answer)."""
+    cycle.launch(invitation_count=invitation_count, now=utcnow())
+    cycle.open(utcnow())
+    session.commit()
+
+
+@pytest.fixture
+def session(app: Flask) -> Iterator[Session]:
+    """A database session of the test's own, outside any app context.
+
+    The shared `session` fixture keeps an app context pushed for the whole test, and Flask then
+    reuses it for every test-client request: `g` (with Flask-WTF's cached CSRF token) and the
+    request's database session would be shared between "different browsers". Here each request
+    gets its own app context, as in production. Commit after every use: on SQLite an open
+    transaction holds the write lock.
+    """
+    engine = make_engine(app.config["DATABASE_URL"])
+    with Session(engine, expire_on_commit=False) as own:
+        yield own
+    engine.dispose()
+
+
+@pytest.fixture
+def make_open_cycle(
+    app: Flask,
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Any]],
+) -> Callable[..., OpenCycle]:
+    """make_open_cycle(counts={"headteacher": 3}, **cycle fields) -> an open cycle with links."""
+
+    def make(counts: dict[str, int] | None = None, **fields: Any) -> OpenCycle:
+        fields.setdefault("scope", "1A,2B")
+        cycle = make_cycle(**fields)
+        invitations = add_people(cycle, counts or {"headteacher": 3})
+        open_now(session, cycle, len(invitations))
+        base = app.config["BASE_URL"]
+        with app.app_context():
+            links = [mint_link(session, invitation)[len(base) :] for invitation in invitations]
+        session.commit()
+        return OpenCycle(cycle, invitations, links)
+
+    return make
+
+
+@pytest.fixture
+def post_answers(client: FlaskClient) -> Callable[..., Any]:
+    """post_answers(data, action="submit", token=None) -> the response to POST /survey."""
+
+    def post(data: dict[str, str], action: str = "submit", token: str | None = None) -> Any:
+        if token is None:
+            token = csrf_token(client.get("/survey").get_data(as_text=True))
+        return client.post("/survey", data={**data, "action": action, "csrf_token": token})
+
+    return post
+
+
+@pytest.fixture
+def query(database_url: str) -> Iterator[Callable[..., Any]]:
+    """query(sql, **params) -> all rows, on a plain connection of its own that holds no lock
+    between calls (the app's SQLite engine takes the write lock at BEGIN)."""
+    engine = sa.create_engine(database_url)
+
+    def run(sql: str, **params: Any) -> list[Any]:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params))
+
+    yield run
+    engine.dispose()
