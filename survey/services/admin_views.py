@@ -1,0 +1,371 @@
+"""Read models and small operations behind the CEO's pages.
+
+Everything here answers "how many", never "who": the live page's counts are masked for small
+groups, and the invitation list carries delivery status only (no completion, no reminder count,
+since reminders go only to people who have not answered and would betray who has).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+import framework as fw
+from survey.errors import NotFound, UserError
+from survey.models import (
+    AdminUser,
+    AuditEvent,
+    Cycle,
+    CycleState,
+    Group,
+    Invitation,
+    Trust,
+)
+from survey.services.audit import record_event
+from survey.services.cycles import (
+    GroupStatus,
+    add_invitations,
+    cycle_status,
+    existing_emails,
+)
+from survey.services.recipients import REQUIRED_COLUMNS, RecipientSheet, read_recipients
+from survey.timeutil import utcnow
+
+# -- framework and scope --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScopeOption:
+    value: str  # "start" or "all"
+    label: str
+    questions: int
+    elements: int
+
+    @property
+    def summary(self) -> str:
+        return f"{self.questions} questions over {self.elements} elements"
+
+
+def scope_options(framework: fw.Framework) -> list[ScopeOption]:
+    """The two whole-framework scopes with the number of questions each implies."""
+    options = []
+    for value, label in (("start", "Questions to start with"), ("all", "All questions")):
+        scope = fw.parse_scope(value)
+        options.append(
+            ScopeOption(
+                value,
+                label,
+                framework.question_count(scope),
+                len(framework.elements_in_scope(scope)),
+            )
+        )
+    return options
+
+
+def describe_scope(framework: fw.Framework, scope_text: str) -> str:
+    """e.g. "Questions to start with: 42 questions over 14 elements"."""
+    scope = fw.parse_scope(scope_text)
+    count = framework.question_count(scope)
+    elements = len(framework.elements_in_scope(scope))
+    name = {"start": "Questions to start with", "all": "All questions"}.get(
+        scope.kind, f"Elements {', '.join(scope.codes)}"
+    )
+    return f"{name}: {count} questions over {elements} elements"
+
+
+# -- the live page --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveGroup:
+    """One group's counts as the live page may show them.
+
+    `completed` and `declined` are None when they are masked: a group that is not open and has
+    fewer completed responses than the threshold shows "fewer than N" instead, so that watching
+    the page while people answer does not tell the CEO who has.
+    """
+
+    key: str
+    label: str
+    is_open: bool
+    invited: int
+    sent: int
+    failed: int
+    completed: int | None
+    declined: int | None
+
+    @property
+    def is_masked(self) -> bool:
+        return self.completed is None
+
+
+@dataclass(frozen=True)
+class LiveTotals:
+    invited: int
+    sent: int
+    failed: int
+    # Over the groups whose counts are shown; `is_partial` when some group is masked.
+    completed: int
+    declined: int
+    is_partial: bool
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    groups: list[LiveGroup]
+    totals: LiveTotals
+    threshold: int
+    next_reminder: datetime | None
+
+
+def mask_group(status: GroupStatus, threshold: int) -> LiveGroup:
+    hidden = not status.is_open and status.completed < threshold
+    return LiveGroup(
+        key=status.key,
+        label=status.label,
+        is_open=status.is_open,
+        invited=status.invited,
+        sent=status.sent,
+        failed=status.failed,
+        completed=None if hidden else status.completed,
+        declined=None if hidden else status.declined,
+    )
+
+
+def next_reminder(cycle: Cycle, now: datetime | None = None) -> datetime | None:
+    """When the next reminder goes out (by the scheduler's own rule), if any is still to come."""
+    from survey.mail.reminders import reminder_slots
+
+    if cycle.state not in (CycleState.SCHEDULED, CycleState.OPEN):
+        return None
+    moment = now or utcnow()
+    return next((slot.at for slot in reminder_slots(cycle) if slot.at > moment), None)
+
+
+def live_status(session: Session, cycle: Cycle, now: datetime | None = None) -> LiveStatus:
+    threshold = cycle.min_group_size
+    groups = [mask_group(s, threshold) for s in cycle_status(session, cycle)]
+    shown = [g for g in groups if not g.is_masked]
+    totals = LiveTotals(
+        invited=sum(g.invited for g in groups),
+        sent=sum(g.sent for g in groups),
+        failed=sum(g.failed for g in groups),
+        completed=sum(g.completed or 0 for g in shown),
+        declined=sum(g.declined or 0 for g in shown),
+        is_partial=len(shown) < len(groups),
+    )
+    return LiveStatus(
+        groups=groups,
+        totals=totals,
+        threshold=threshold,
+        next_reminder=next_reminder(cycle, now),
+    )
+
+
+# -- launch ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LaunchGroup:
+    label: str
+    is_open: bool
+    invited: int
+
+
+def launch_summary(session: Session, cycle: Cycle) -> list[LaunchGroup]:
+    """Who will be emailed at launch: the number of people in each group."""
+    return [LaunchGroup(s.label, s.is_open, s.invited) for s in cycle_status(session, cycle)]
+
+
+# -- recipients -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreviewRow:
+    line: int
+    email: str
+    name: str
+    group: str
+    school: str
+    problem: str | None  # None for a good row
+
+
+@dataclass(frozen=True)
+class RecipientPreview:
+    rows: list[PreviewRow]
+    sheet: RecipientSheet
+
+    @property
+    def bad_rows(self) -> list[PreviewRow]:
+        return [r for r in self.rows if r.problem is not None]
+
+    @property
+    def is_valid(self) -> bool:
+        return self.sheet.is_valid
+
+    def counts_by_group(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.sheet.rows:
+            counts[row.group] = counts.get(row.group, 0) + 1
+        return counts
+
+
+def preview_recipients(session: Session, cycle: Cycle, data: bytes | str) -> RecipientPreview:
+    """Check a file without saving anything: every row, good or bad, in file order.
+
+    Raises UserError when the file as a whole cannot be read (no header, not text, empty).
+    """
+    if not cycle.accepts_invitations:
+        raise UserError(f"this cycle is {cycle.state.value}: it takes no more invitations")
+    sheet = read_recipients(data, [g.key for g in cycle.groups], existing_emails(session, cycle))
+    rows = [PreviewRow(r.line, r.email, r.name, r.group, r.school, None) for r in sheet.rows]
+    rows += [
+        PreviewRow(
+            p.line,
+            p.raw.get("email", ""),
+            p.raw.get("name", ""),
+            p.raw.get("group", ""),
+            p.raw.get("school", ""),
+            p.message,
+        )
+        for p in sheet.problems
+    ]
+    rows.sort(key=lambda r: r.line)
+    return RecipientPreview(rows, sheet)
+
+
+def add_one_person(
+    session: Session,
+    cycle: Cycle,
+    *,
+    email: str,
+    name: str,
+    group: str,
+    school: str,
+    actor: str,
+) -> Invitation:
+    """Invite one more person, checked by exactly the rules a file is checked by."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow([*REQUIRED_COLUMNS, "school"])
+    writer.writerow([email, name, group, school])
+    preview = preview_recipients(session, cycle, buffer.getvalue())
+    if not preview.is_valid:
+        raise UserError(preview.sheet.problems[0].message)
+    (invitation,) = add_invitations(session, cycle, preview.sheet.rows, actor)
+    return invitation
+
+
+@dataclass(frozen=True)
+class InvitationRow:
+    """What the invitation list shows: who was asked and whether the email reached them.
+    Deliberately nothing about completion, declining or reminders."""
+
+    id: int
+    name: str
+    email: str
+    group: str
+    school: str
+    delivery_status: str
+    delivery_error: str | None
+    is_purged: bool
+
+
+def list_invitations(session: Session, cycle: Cycle) -> list[InvitationRow]:
+    rows = session.execute(
+        select(
+            Invitation.id,
+            Invitation.name,
+            Invitation.email,
+            Group.label,
+            Invitation.school,
+            Invitation.delivery_status,
+            Invitation.delivery_error,
+            Invitation.is_purged,
+        )
+        .join(Group, Group.id == Invitation.group_id)
+        .where(Invitation.cycle_id == cycle.id)
+        # Alphabetical: never in the order people were added or answered.
+        .order_by(Group.position, func.lower(func.coalesce(Invitation.name, "")), Invitation.email)
+    ).all()
+    return [
+        InvitationRow(
+            id=r[0],
+            name=r[1] or "",
+            email=r[2] or "",
+            group=r[3],
+            school=r[4] or "",
+            delivery_status=r[5].value,
+            delivery_error=r[6],
+            is_purged=r[7],
+        )
+        for r in rows
+    ]
+
+
+def get_cycle_invitation(session: Session, cycle: Cycle, invitation_id: int) -> Invitation:
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.cycle_id != cycle.id:
+        raise NotFound(f"no invitation {invitation_id} in cycle {cycle.id}")
+    return invitation
+
+
+def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor: str) -> Invitation:
+    """Queue a fresh invitation email for one person (a new link; the old ones keep working).
+
+    Someone who has already answered or declined is quietly not emailed, and the caller is told
+    nothing different: whether a resend "worked" must not reveal whether that person answered.
+    """
+    from survey.mail.outbox import enqueue_resend
+
+    invitation = get_cycle_invitation(session, cycle, invitation_id)
+    if cycle.state != CycleState.OPEN:
+        raise UserError("invitations can be sent again only while the cycle is open")
+    if invitation.is_purged or not invitation.email:
+        raise UserError("this invitation's personal data has been removed")
+    if not (invitation.is_completed or invitation.is_declined):
+        enqueue_resend(session, invitation)
+    record_event(session, actor, "invitation.resend", cycle=cycle, detail=invitation.email)
+    session.flush()
+    return invitation
+
+
+# -- audit log ------------------------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 100
+ACCOUNT_ACTIONS = ("admin.sign-in", "admin.sign-in-failed", "admin.sign-out")
+
+
+def list_trust_audit(
+    session: Session, trust: Trust, page: int = 1
+) -> tuple[list[AuditEvent], bool]:
+    """The trust's events, newest first, with the sign-ins of the trust's own admins;
+    returns (events, has_more)."""
+    members = select(AdminUser.email).where(AdminUser.trusts.any(Trust.id == trust.id))
+    query = (
+        select(AuditEvent)
+        .where(
+            or_(
+                AuditEvent.trust_id == trust.id,
+                AuditEvent.action.in_(ACCOUNT_ACTIONS) & AuditEvent.actor.in_(members),
+            )
+        )
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .offset((max(page, 1) - 1) * AUDIT_PAGE_SIZE)
+        .limit(AUDIT_PAGE_SIZE + 1)
+    )
+    events = list(session.scalars(query))
+    return events[:AUDIT_PAGE_SIZE], len(events) > AUDIT_PAGE_SIZE
+
+
+def list_previous_cycle_choices(session: Session, trust: Trust, cycle: Cycle | None) -> list[Cycle]:
+    """Cycles of the same trust that a cycle may name as its previous one."""
+    query = select(Cycle).where(Cycle.trust_id == trust.id).order_by(Cycle.opens_at.desc())
+    if cycle is not None:
+        query = query.where(Cycle.id != cycle.id)
+    return list(session.scalars(query))

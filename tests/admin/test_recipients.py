@@ -1,0 +1,212 @@
+"""Recipients: upload or paste, a preview flagging every bad row, nothing saved until confirmed;
+one person added; the invitation list (delivery only, never completion); resending."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from survey.models import AdminUser, AuditEvent, Cycle, CycleState, Invitation, OutboxMessage, Trust
+from tests.admin.helpers import Browser
+
+SignedIn = tuple[Browser, AdminUser, Trust]
+
+GOOD = (
+    "email,name,group,school\n"
+    "ceo@oak.example,Ada Ceo,executive,\n"
+    "head1@oak.example,Ben Head,headteacher,Oak Primary\n"
+    "head2@oak.example,Cara Head,headteacher,Elm Primary\n"
+    "ml1@oak.example,Dev Lead,middle-leader,Oak Primary\n"
+)
+BAD = (
+    GOOD
+    + "not-an-email,Eve,headteacher,\n"
+    + "head1@oak.example,Ben Again,headteacher,\n"
+    + "x@oak.example,Fay,governor,\n"
+)
+
+
+def invitations_of(session: Session, cycle: Cycle) -> int:
+    count = session.scalar(
+        select(func.count()).select_from(Invitation).where(Invitation.cycle_id == cycle.id)
+    )
+    return int(count or 0)
+
+
+def pending_token(html: str) -> str:
+    match = re.search(r'name="pending" value="([^"]+)"', html)
+    assert match, "no confirm form on the page"
+    return match.group(1)
+
+
+def test_bad_rows_are_each_flagged_and_nothing_is_saved(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    response = browser.post(f"/admin/cycles/{cycle.id}/recipients", {"rows": BAD})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "nothing has been saved" in page
+    assert "3 of 7 rows need correcting" in page
+    assert 'href="#row-6">Line 6: &#39;not-an-email&#39; is not a valid email address' in page
+    assert "Line 7: head1@oak.example appears twice (also on line 3)" in page
+    assert "Line 8: unknown group &#39;governor&#39;" in page
+    # Every row is in the preview, the bad ones marked.
+    assert len(re.findall(r'<tr id="row-\d+"', page)) == 7
+    assert len(re.findall(r'class="row-bad"', page)) == 3
+    assert 'name="pending"' not in page  # no way to confirm a file with bad rows
+    assert "x@oak.example,Fay,governor" in page  # kept in the box for correcting
+    assert invitations_of(session, cycle) == 0
+
+
+def test_a_clean_file_is_previewed_then_saved_only_on_confirmation(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, admin, trust = signed_in
+    cycle = make_cycle(trust)
+    upload: dict[str, Any] = {"file": (io.BytesIO(("\ufeff" + GOOD).encode()), "people.csv")}
+    response = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients", upload, content_type="multipart/form-data"
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Everything checks out" in page
+    assert "1 executive, 2 headteacher, 1 middle-leader" in page
+    assert invitations_of(session, cycle) == 0
+    confirm = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients/confirm",
+        {"pending": pending_token(page)},
+        page=f"/admin/cycles/{cycle.id}",
+    )
+    assert confirm.status_code == 303
+    assert confirm.location == f"/admin/cycles/{cycle.id}/invitations"
+    assert invitations_of(session, cycle) == 4
+    event = session.scalar(select(AuditEvent).where(AuditEvent.action == "recipients.add"))
+    assert event is not None and event.actor == admin.email and event.detail == "4 people"
+    # Confirming the same preview again finds the people already invited: nothing is doubled.
+    again = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients/confirm",
+        {"pending": pending_token(page)},
+        page=f"/admin/cycles/{cycle.id}",
+    )
+    assert again.status_code == 422
+    assert "is already invited to this cycle" in again.get_data(as_text=True)
+    assert invitations_of(session, cycle) == 4
+
+
+def test_a_forged_or_borrowed_preview_is_refused(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    first, second = make_cycle(trust), make_cycle(trust, title="Other")
+    page = browser.post(f"/admin/cycles/{first.id}/recipients", {"rows": GOOD})
+    token = pending_token(page.get_data(as_text=True))
+    for cycle_id, value in ((second.id, token), (first.id, token[:-2] + "xx")):
+        response = browser.post(
+            f"/admin/cycles/{cycle_id}/recipients/confirm", {"pending": value}, page="/admin/"
+        )
+        assert response.status_code == 303
+        assert response.location == f"/admin/cycles/{cycle_id}/recipients"
+    assert invitations_of(session, first) == invitations_of(session, second) == 0
+
+
+def test_a_file_that_cannot_be_read_says_why(
+    signed_in: SignedIn, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    url = f"/admin/cycles/{cycle.id}/recipients"
+    no_header = browser.post(url, {"rows": "ceo@oak.example,Ada,executive\n"})
+    assert no_header.status_code == 422
+    assert "the header must name the columns email,name,group" in no_header.get_data(as_text=True)
+    empty = browser.post(url, {"rows": "  "})
+    assert "Choose a CSV file or paste the rows" in empty.get_data(as_text=True)
+
+
+def test_one_person_can_be_added_by_the_same_rules(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    url = f"/admin/cycles/{cycle.id}/recipients/add"
+    person = {"email": "gus@oak.example", "name": "Gus", "group": "headteacher", "school": "Ash"}
+    response = browser.post(url, person, page=f"/admin/cycles/{cycle.id}/invitations")
+    assert response.status_code == 303
+    page = browser.get(response.location).get_data(as_text=True)
+    assert "gus@oak.example added" in page
+    assert invitations_of(session, cycle) == 1
+    twice = browser.post(url, person, page="/admin/")
+    assert "already invited" in browser.get(twice.location).get_data(as_text=True)
+    bad = browser.post(url, {**person, "email": "gus at oak"}, page="/admin/")
+    assert "is not a valid email address" in browser.get(bad.location).get_data(as_text=True)
+    assert invitations_of(session, cycle) == 1
+
+
+def _strip_tokens(html: str) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]+"', "", html)
+
+
+def test_the_invitation_list_never_shows_who_has_answered_or_declined(
+    signed_in: SignedIn,
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Invitation]],
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    people = add_people(cycle, {"headteacher": 3, "executive": 1})
+    cycle.state, cycle.opened_at = CycleState.OPEN, cycle.opens_at
+    session.commit()
+    url = f"/admin/cycles/{cycle.id}/invitations"
+    before = _strip_tokens(browser.get(url).get_data(as_text=True))
+    assert "headteacher1@school.example" in before and "Not sent yet" in before
+    people[0].is_completed = True
+    people[1].is_declined = True
+    people[2].reminders_sent = 2
+    session.commit()
+    after = _strip_tokens(browser.get(url).get_data(as_text=True))
+    assert after == before
+
+
+def test_resend_queues_a_new_invitation_and_says_the_same_for_everyone(
+    signed_in: SignedIn,
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Invitation]],
+) -> None:
+    browser, admin, trust = signed_in
+    cycle = make_cycle(trust)
+    waiting, answered = add_people(cycle, {"headteacher": 2})
+    answered.is_completed = True
+    cycle.state, cycle.opened_at = CycleState.OPEN, cycle.opens_at
+    session.commit()
+
+    def resend(invitation: Invitation) -> str:
+        url = f"/admin/cycles/{cycle.id}/invitations/{invitation.id}/resend"
+        response = browser.post(url, page=f"/admin/cycles/{cycle.id}/invitations")
+        assert response.status_code == 303
+        message = re.search(
+            r'class="flash[^"]*"[^>]*>([^<]+)<',
+            browser.get(response.location).get_data(as_text=True),
+        )
+        assert message
+        return message.group(1).replace(invitation.email or "", "EMAIL")
+
+    assert resend(waiting) == resend(answered)
+    recipients = session.scalars(
+        select(OutboxMessage.recipient).where(OutboxMessage.cycle_id == cycle.id)
+    ).all()
+    assert recipients == [waiting.email]
+    actors = session.scalars(
+        select(AuditEvent.actor).where(AuditEvent.action == "invitation.resend")
+    ).all()
+    assert actors == [admin.email, admin.email]
+    other = make_cycle(trust, title="Other")
+    stray = f"/admin/cycles/{other.id}/invitations/{waiting.id}/resend"
+    assert browser.post(stray, page="/admin/").status_code == 404
