@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_BATCH_SIZE": 50,
     "MAIL_MAX_ATTEMPTS": 8,
     "MAIL_TIMEOUT": 30,
+    "MAIL_CLAIM_SECONDS": 300,  # how long a dispatcher's claim on a row lasts before it lapses
+    "MAIL_RETRY_SECONDS": 120,  # first retry delay; doubles per attempt (with jitter)
+    "JOBS_INTERVAL_SECONDS": 60,  # how often `jobs run` runs each job
+    "JOBS_LEASE_SECONDS": 60,  # SQLite: how long the scheduler lease lasts between renewals
     "LINK_MAX_AGE_DAYS": 400,  # links also stop working the moment their cycle closes
     "SESSION_HOURS": 8,
     "PERMANENT_SESSION_LIFETIME": 8 * 3600,

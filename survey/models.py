@@ -413,6 +413,8 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    # Not sent because it no longer applies (completed, declined, purged, cycle closed).
+    CANCELLED = "cancelled"
 
 
 class OutboxMessage(Base):
@@ -442,6 +444,8 @@ class OutboxMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     # A dispatcher that claims a row holds it until then; a crashed one's claim simply lapses.
     claimed_until: Mapped[datetime | None]
+    # The claiming dispatcher's random token: a row is sent only while the token is still its own.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

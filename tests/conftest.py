@@ -11,6 +11,7 @@ fail rather than skip when it is not.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -156,9 +157,20 @@ def app_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
     }
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context (and so its own `g`), as in
+    production, even while the test itself holds an app context (the `session` fixture does).
+    Without this, Flask reuses the test's app context and requests share `g`: Flask-WTF's cached
+    CSRF token would leak from one "browser" to the next."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config: dict[str, Any]) -> Iterator[Flask]:
     application = create_app(app_config)
+    application.test_client_class = IsolatedClient
     with application.app_context():
         from survey.services.frameworks import sync_builtin_frameworks
 

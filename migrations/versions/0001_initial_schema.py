@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-22 16:28:30.419071
+Create Date: 2026-11-22 16:50:09.139958
 """
 
 from collections.abc import Sequence
@@ -343,6 +343,7 @@ def upgrade() -> None:
                 "pending",
                 "sent",
                 "failed",
+                "cancelled",
                 name="outbox_status",
                 native_enum=False,
                 create_constraint=True,
@@ -353,6 +354,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", survey.timeutil.UTCDateTime(), nullable=False),
         sa.Column("claimed_until", survey.timeutil.UTCDateTime(), nullable=True),
+        sa.Column("claim_token", sa.String(length=32), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("sent_at", survey.timeutil.UTCDateTime(), nullable=True),
         sa.Column("created_at", survey.timeutil.UTCDateTime(), nullable=False),

@@ -1,0 +1,176 @@
+"""Email content: rendering the templates and building `EmailMessage`s.
+
+A personal link must never be stored (SPEC section 6: the database keeps only a hash of each
+link's nonce), so the outbox holds invitation and reminder bodies with `LINK_PLACEHOLDER` where
+the link goes; the dispatcher mints a fresh link at send time and puts it in with `fill_link`.
+
+The HTML templates carry their styles inline (mail clients drop `<style>` blocks), so no CSS
+inliner runs per message.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+
+from flask import render_template
+from sqlalchemy.orm import Session
+
+from survey.models import Cycle, Group, Invitation
+from survey.services.cycles import get_cycle_framework
+from survey.timeutil import as_utc, format_local, get_zone, utcnow
+
+# Stands for the personal link in stored bodies; survives HTML escaping and URL contexts as is.
+LINK_PLACEHOLDER = "__MAT_REVIEW_PERSONAL_LINK__"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def one_line(value: str, limit: int = 400) -> str:
+    """A header value: no line breaks (no header injection), at most `limit` characters."""
+    return " ".join(value.split())[:limit]
+
+
+def new_message_id(sender: str) -> str:
+    """A globally unique Message-ID in the sender's domain, fixed when a row is enqueued."""
+    address = parseaddr(sender)[1]
+    domain = address.rpartition("@")[2] or "mat-review.localhost"
+    return make_msgid(idstring="mat-review", domain=domain)
+
+
+# -- invitations and reminders ------------------------------------------------------------------
+
+
+class InvitationRenderer:
+    """Renders one cycle's invitations or reminders; the per-cycle facts are looked up once."""
+
+    def __init__(self, session: Session, cycle: Cycle):
+        framework = get_cycle_framework(session, cycle)
+        closes_local = as_utc(cycle.closes_at).astimezone(get_zone(cycle.trust.timezone))
+        self.cycle = cycle
+        self.groups: dict[int, Group] = {g.id: g for g in cycle.groups}
+        self.base: dict[str, Any] = {
+            "trust_name": cycle.trust.name,
+            "cycle_title": cycle.title,
+            "framework_title": framework.title,
+            "closes_at": format_local(cycle.closes_at, cycle.trust.timezone),
+            # The short form for subjects: the day, without the zone (the body has it in full).
+            "closes_on": f"{closes_local:%A} {closes_local.day} {closes_local:%B}",
+            "min_group_size": cycle.min_group_size,
+            "link": LINK_PLACEHOLDER,
+        }
+
+    def _context(self, invitation: Invitation) -> dict[str, Any]:
+        group = self.groups.get(invitation.group_id) or invitation.group
+        return {
+            **self.base,
+            "name": (invitation.name or "").strip(),
+            "group_label": group.label,
+            "purpose": purpose_sentence(self.base["framework_title"]),
+            "promise": anonymity_line(self.cycle.min_group_size, is_open_group=group.is_open),
+        }
+
+    def invitation(self, invitation: Invitation) -> RenderedEmail:
+        context = self._context(invitation)
+        return RenderedEmail(
+            subject=one_line(
+                f"{context['trust_name']} asks for your view: {context['cycle_title']} "
+                f"(closes {context['closes_on']})"
+            ),
+            text=render_template("email/invitation.txt", **context),
+            html=render_template("email/invitation.html", **context),
+        )
+
+    def reminder(self, invitation: Invitation) -> RenderedEmail:
+        context = self._context(invitation)
+        return RenderedEmail(
+            subject=one_line(
+                f"Reminder: {context['trust_name']}'s review {context['cycle_title']} "
+                f"closes {context['closes_on']}"
+            ),
+            text=render_template("email/reminder.txt", **context),
+            html=render_template("email/reminder.html", **context),
+        )
+
+
+def purpose_sentence(framework_title: str) -> str:
+    """Why the person is asked, in one sentence (the framework is diagnostic, not a judgement)."""
+    return (
+        f"The review uses the {framework_title} to see where the trust's capacity to support "
+        "and drive school improvement is strong and where to build it next: it is diagnostic, "
+        "not a judgement of you, your school or anyone else."
+    )
+
+
+def anonymity_line(min_group_size: int, *, is_open_group: bool) -> str:
+    """The anonymity promise in one line (SPEC section 5), true for this person's group."""
+    if is_open_group:
+        return (
+            "Your answers are stored without your name, email or link; your group's results are "
+            "shown as a group even though it is small, and nobody can see which answers are yours."
+        )
+    return (
+        "Your answers are stored without your name, email or link, results are shown only for "
+        f"groups of at least {min_group_size} people, and nobody can see which answers are yours."
+    )
+
+
+def fill_link(text_body: str, html_body: str, link: str) -> tuple[str, str]:
+    """Put the freshly minted personal link into the stored bodies."""
+    if LINK_PLACEHOLDER not in text_body or LINK_PLACEHOLDER not in html_body:
+        raise ValueError("the stored message has no place for the personal link")
+    return (
+        text_body.replace(LINK_PLACEHOLDER, link),
+        html_body.replace(LINK_PLACEHOLDER, html.escape(link, quote=True)),
+    )
+
+
+# -- building the message -----------------------------------------------------------------------
+
+
+def build_email(
+    *,
+    sender: str,
+    recipient: str,
+    subject: str,
+    text: str,
+    html_body: str,
+    message_id: str,
+    attachments: Sequence[Attachment] = (),
+) -> EmailMessage:
+    """A multipart/alternative (text + HTML) message, inside multipart/mixed if it has files."""
+    message = EmailMessage()
+    message["Subject"] = one_line(subject)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = message_id
+    # Asks auto-responders (out-of-office replies) not to answer a machine.
+    message["Auto-Submitted"] = "auto-generated"
+    message.set_content(text)
+    message.add_alternative(html_body, subtype="html")
+    for item in attachments:
+        maintype, _, subtype = item.content_type.partition("/")
+        message.add_attachment(
+            item.content,
+            maintype=maintype or "application",
+            subtype=subtype or "octet-stream",
+            filename=item.filename,
+        )
+    return message

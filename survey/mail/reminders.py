@@ -1,0 +1,75 @@
+"""When a cycle's reminders fall due (SPEC section 7).
+
+A cycle's `reminder_days` (default "7,2") count calendar days before the close date in the
+trust's time zone; each reminder goes out at 08:00 local time that day. Unless the cycle allows
+weekend reminders, one that falls on a Saturday or Sunday moves to the Friday before. Working in
+local dates and then converting to UTC keeps "7 days before" right across a clock change.
+
+A reminder is identified by its local date (its outbox sequence), so re-running the job never
+sends it twice; after a close date is extended the reminders move with it, and a date already
+used is not used again. If the scheduler was down over several reminder times, only the latest
+one that has come is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy.orm import Session
+
+from survey.mail.outbox import enqueue_reminders
+from survey.models import Cycle
+from survey.timeutil import as_utc, get_zone
+
+REMINDER_LOCAL_TIME = time(8, 0)
+# Nobody is reminded less than this long after their invitation went out.
+MIN_GAP_AFTER_INVITATION = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class ReminderSlot:
+    days_before: int
+    local_date: date
+    at: datetime  # UTC
+
+    @property
+    def sequence(self) -> str:
+        return self.local_date.isoformat()
+
+
+def reminder_slots(cycle: Cycle) -> list[ReminderSlot]:
+    """The cycle's reminder times, earliest first (only those after it opens, before it closes)."""
+    zone = get_zone(cycle.trust.timezone)
+    closes_at = as_utc(cycle.closes_at)
+    opens_at = as_utc(cycle.opened_at or cycle.opens_at)
+    close_date = closes_at.astimezone(zone).date()
+    slots: dict[date, ReminderSlot] = {}
+    for days in cycle.reminder_day_list:
+        day = close_date - timedelta(days=days)
+        if not cycle.remind_at_weekends and day.weekday() >= 5:
+            day -= timedelta(days=day.weekday() - 4)  # Saturday, Sunday -> Friday
+        at = datetime.combine(day, REMINDER_LOCAL_TIME, tzinfo=zone).astimezone(UTC)
+        if opens_at < at < closes_at:
+            slots.setdefault(day, ReminderSlot(days, day, at))
+    return sorted(slots.values(), key=lambda slot: slot.at)
+
+
+def due_reminder(cycle: Cycle, now: datetime) -> ReminderSlot | None:
+    """The latest reminder time that has come, if any."""
+    due = [slot for slot in reminder_slots(cycle) if slot.at <= as_utc(now)]
+    return due[-1] if due else None
+
+
+def enqueue_due_reminder(session: Session, cycle: Cycle, now: datetime) -> int:
+    """Enqueue the cycle's due reminder for everyone who still needs it; returns how many."""
+    slot = due_reminder(cycle, now)
+    if slot is None:
+        return 0
+    return enqueue_reminders(
+        session,
+        cycle,
+        slot.sequence,
+        slot.at,
+        invited_before=slot.at - MIN_GAP_AFTER_INVITATION,
+    )

@@ -1,0 +1,318 @@
+"""The outbox and its dispatcher against a real SMTP server (aiosmtpd on loopback), on SQLite
+and PostgreSQL: exactly-once delivery, temporary and permanent failures, links only in the sent
+message, and content that says who is asking, why, until when, and the anonymity promise."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+from mail.smtp_sink import SmtpSink
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from jobs.schedule import run_once
+from survey.db import db
+from survey.mail.messages import LINK_PLACEHOLDER
+from survey.mail.outbox import dispatch, enqueue_invitations, enqueue_resend
+from survey.models import (
+    Cycle,
+    DeliveryStatus,
+    Invitation,
+    InvitationLink,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+)
+from survey.services.cycles import cycle_status_dict, launch_cycle
+from survey.services.links import resolve_token
+from survey.timeutil import utcnow
+
+LINK = re.compile(r"http://survey\.test/s/[A-Za-z0-9_.\-]+")
+
+
+def open_cycle(
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Any]],
+    counts: dict[str, int],
+    **fields: Any,
+) -> tuple[Cycle, list[Invitation]]:
+    cycle = make_cycle(**fields)
+    invitations = add_people(cycle, counts)
+    launch_cycle(session, cycle, "test", now=fields.get("opens_at"))
+    session.commit()
+    return cycle, invitations
+
+
+def run_jobs(app: Flask, session: Session, now: datetime | None = None) -> dict[str, str]:
+    # The test's own session must not hold a transaction open (on SQLite it would hold the lock).
+    session.commit()
+    outcomes = run_once(app, now)
+    assert all(o.ok for o in outcomes), [o.summary for o in outcomes]
+    session.expire_all()
+    return {o.job.id: o.summary for o in outcomes}
+
+
+def rows(session: Session, kind: MessageKind | None = None) -> list[OutboxMessage]:
+    stmt = select(OutboxMessage).order_by(OutboxMessage.id)
+    if kind is not None:
+        stmt = stmt.where(OutboxMessage.kind == kind)
+    return list(session.scalars(stmt))
+
+
+def test_launching_and_running_the_jobs_twice_delivers_each_invitation_exactly_once(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    cycle, invitations = open_cycle(
+        session, make_cycle, add_people, {"headteacher": 4, "middle-leader": 3}
+    )
+    assert enqueue_invitations(session, cycle) == 0  # launch already enqueued them all
+
+    first = run_jobs(app, session)
+    second = run_jobs(app, session)
+
+    assert first["dispatch-outbox"].startswith("sent 7,")
+    assert second["dispatch-outbox"].startswith("sent 0,")
+    received = smtp.snapshot()
+    assert len(received) == 7
+    assert len({r.message_id for r in received}) == 7
+    assert sorted(r.recipients[0] for r in received) == sorted(i.email for i in invitations)
+    assert {r.message_id for r in received} == {row.message_id for row in rows(session)}
+    assert all(row.status == OutboxStatus.SENT and row.attempts == 1 for row in rows(session))
+    for invitation in invitations:
+        session.refresh(invitation)
+        assert invitation.sent_at is not None
+        assert invitation.delivery_status == DeliveryStatus.SENT
+    totals = cycle_status_dict(session, cycle)["totals"]
+    assert totals == {"invited": 7, "sent": 7, "completed": 0, "declined": 0, "failed": 0}
+
+
+def test_an_invitation_says_who_asks_why_until_when_the_promise_and_carries_a_working_link(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    closes = datetime(2027, 3, 15, 17, 0, tzinfo=UTC)  # 17:00 GMT
+    _cycle, (invitation,) = open_cycle(
+        session, make_cycle, add_people, {"headteacher": 1}, closes_at=closes, title="Spring review"
+    )
+    run_jobs(app, session)
+
+    (received,) = smtp.snapshot()
+    message = received.message
+    assert message["From"] == "Oak reviews <reviews@oak.example>"
+    assert message["To"] == invitation.email
+    assert message["Message-ID"] == rows(session)[0].message_id
+    assert "Oak Learning Trust" in message["Subject"]
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for body in (text, html):
+        assert "Oak Learning Trust" in body
+        assert "Spring review" in body
+        assert "Monday 15 March 2027, 17:00 (GMT)" in body
+        assert "diagnostic, not a judgement" in body
+        assert "MAT Assurance Framework" in body
+        assert "stored without your name, email or link" in body
+        assert "groups of at least 3 people" in body
+        assert LINK_PLACEHOLDER not in body
+    assert "headteacher 1" in text
+    (link,) = set(LINK.findall(text))
+    assert f'href="{link}"' in html
+    assert 'style="' in html and "<style" not in html  # inline styles only
+
+    token = link.rsplit("/", 1)[1]
+    check = resolve_token(session, token)
+    assert check.reason == "ok" and check.invitation is not None
+    assert check.invitation.id == invitation.id
+    # The database holds the message with a placeholder and a hash: never a working link.
+    stored = rows(session)[0]
+    assert LINK_PLACEHOLDER in stored.body_text and LINK_PLACEHOLDER in stored.body_html
+    assert token not in stored.body_text and "/s/" not in stored.body_text
+    assert session.scalar(select(func.count()).select_from(InvitationLink)) == 1
+    assert token not in session.scalars(select(InvitationLink.nonce_hash)).one()
+
+
+def test_a_server_answering_421_at_first_gets_every_message_once_after_it_recovers(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    _cycle, invitations = open_cycle(session, make_cycle, add_people, {"headteacher": 3})
+    smtp.temp_fail_data = 5  # all three refused once, two of them twice
+    start = utcnow()
+    results = [dispatch(session, now=start)]
+    assert (results[0].sent, results[0].retried, results[0].failed) == (0, 3, 0)
+    retried = rows(session)
+    assert all(r.status == OutboxStatus.PENDING and r.next_attempt_at > start for r in retried)
+    assert all(r.last_error and r.last_error.startswith("421") for r in retried)
+
+    for day in range(1, 6):
+        results.append(dispatch(session, now=start + timedelta(days=day)))
+    session.expire_all()
+
+    assert sum(r.sent for r in results) == 3
+    assert sum(r.failed for r in results) == 0
+    assert smtp.count == 3
+    assert len(set(smtp.message_ids())) == 3
+    assert sorted(r.attempts for r in rows(session)) == [2, 3, 3]
+    assert all(r.status == OutboxStatus.SENT for r in rows(session))
+    for invitation in invitations:
+        session.refresh(invitation)
+        assert invitation.delivery_status == DeliveryStatus.SENT
+
+
+def test_a_550_marks_that_invitation_failed_with_the_reply_and_the_rest_are_delivered(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    cycle, invitations = open_cycle(session, make_cycle, add_people, {"headteacher": 4})
+    bad = invitations[1]
+    smtp.reject.add(str(bad.email))
+
+    result = dispatch(session)
+    assert (result.sent, result.retried, result.failed) == (3, 0, 1)
+    session.expire_all()
+    session.refresh(bad)
+    assert bad.delivery_status == DeliveryStatus.FAILED
+    assert bad.delivery_error is not None and bad.delivery_error.startswith("550 5.1.1")
+    assert bad.sent_at is None
+    failed_row = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.invitation_id == bad.id)
+    ).one()
+    assert failed_row.status == OutboxStatus.FAILED and failed_row.attempts == 1
+    assert sorted(r.recipients[0] for r in smtp.snapshot()) == sorted(
+        str(i.email) for i in invitations if i.id != bad.id
+    )
+    assert cycle_status_dict(session, cycle)["totals"]["failed"] == 1  # type: ignore[index]
+    # A later run does not try it again.
+    assert dispatch(session, now=utcnow() + timedelta(days=3)).failed == 0
+    assert smtp.count == 3
+
+
+def test_temporary_failures_give_up_after_the_attempt_limit_and_record_it(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    app.config["MAIL_MAX_ATTEMPTS"] = 3
+    _cycle, (invitation,) = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    smtp.temp_fail_data = 100
+    start = utcnow()
+    outcomes = [dispatch(session, now=start + timedelta(days=d)) for d in range(5)]
+    assert [(o.retried, o.failed) for o in outcomes] == [(1, 0), (1, 0), (0, 1), (0, 0), (0, 0)]
+    session.expire_all()
+    session.refresh(invitation)
+    assert invitation.delivery_status == DeliveryStatus.FAILED
+    assert invitation.delivery_error is not None and invitation.delivery_error.startswith("421")
+    assert rows(session)[0].attempts == 3
+
+
+def test_an_unreachable_server_costs_one_attempt_and_leaves_the_rest_waiting(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 3})
+    smtp.stop()  # nothing listens on the port any more
+    result = dispatch(session)
+    assert (result.sent, result.retried, result.failed) == (0, 1, 0)
+    session.expire_all()
+    attempts = sorted(r.attempts for r in rows(session))
+    assert attempts == [0, 0, 1]
+    assert all(r.claim_token is None and r.claimed_until is None for r in rows(session))
+    assert all(r.status == OutboxStatus.PENDING for r in rows(session))
+
+
+def test_messages_that_no_longer_apply_are_cancelled_not_sent(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    _cycle, invitations = open_cycle(session, make_cycle, add_people, {"headteacher": 3})
+    invitations[0].is_completed = True
+    invitations[1].is_declined = True
+    session.commit()
+    result = dispatch(session)
+    assert (result.sent, result.cancelled) == (1, 2)
+    assert [r.recipients[0] for r in smtp.snapshot()] == [invitations[2].email]
+    reasons = {r.invitation_id: (r.status, r.last_error) for r in rows(session)}
+    assert reasons[invitations[0].id] == (OutboxStatus.CANCELLED, "already completed")
+    assert reasons[invitations[1].id] == (OutboxStatus.CANCELLED, "declined")
+
+
+def test_a_resend_is_the_next_sequence_with_a_new_link_and_both_links_work(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    cycle, (invitation, other) = open_cycle(session, make_cycle, add_people, {"headteacher": 2})
+    dispatch(session)
+    resend = enqueue_resend(session, invitation)
+    assert resend is not None
+    assert resend.dedupe_key == f"{cycle.id}:inv{invitation.id}:invitation:2"
+    again = enqueue_resend(session, invitation)
+    assert again is not None and again.id == resend.id  # still waiting: not doubled
+    session.commit()
+    dispatch(session)
+
+    messages = smtp.to(str(invitation.email))
+    assert len(messages) == 2
+    assert messages[0]["Message-ID"] != messages[1]["Message-ID"]
+    links = [LINK.findall(m.get_body(("plain",)).get_content())[0] for m in messages]
+    assert links[0] != links[1]
+    for link in links:
+        check = resolve_token(session, link.rsplit("/", 1)[1])
+        assert check.invitation is not None and check.invitation.id == invitation.id
+
+    other.is_completed = True
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(OutboxMessage))
+    # No error that would tell the CEO this person answered; simply nothing is queued.
+    assert enqueue_resend(session, other) is None
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == before
+
+
+def test_two_dispatchers_at_once_never_send_the_same_row(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    app.config["MAIL_BATCH_SIZE"] = 5
+    _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 30})
+    smtp.delay = 0.01
+    session.commit()
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            with app.app_context():
+                results.append(dispatch(db.session))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors
+    assert sum(r.sent for r in results) == 30
+    assert smtp.count == 30 and len(set(smtp.message_ids())) == 30
+
+
+def test_sending_is_paced_at_the_configured_rate(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    app.config["MAIL_RATE_PER_MINUTE"] = 600  # one every 0.1 s
+    open_cycle(session, make_cycle, add_people, {"headteacher": 4})
+    started = time.monotonic()
+    assert dispatch(session).sent == 4
+    assert time.monotonic() - started >= 0.3
+
+
+def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_left_alone(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 2})
+    lapsed, live = rows(session)
+    now = utcnow()
+    lapsed.claim_token, lapsed.claimed_until = "crashed-dispatcher", now - timedelta(seconds=1)
+    live.claim_token, live.claimed_until = "busy-dispatcher", now + timedelta(minutes=5)
+    session.commit()
+    assert dispatch(session, now=now).sent == 1
+    assert [r.recipients[0] for r in smtp.snapshot()] == [lapsed.recipient]
+    session.refresh(live)
+    assert live.status == OutboxStatus.PENDING and live.claim_token == "busy-dispatcher"
