@@ -1,0 +1,43 @@
+"""`mat-review report build CYCLE --out DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+
+from survey.cli import user_errors
+from survey.db import db
+from survey.reports.compile import compile_cycle
+from survey.reports.outputs import write_report_files
+from survey.reports.store import ensure_reportable
+from survey.services.cycles import get_cycle
+
+report_group = AppGroup("report", help="The follow-up report.")
+
+
+@report_group.command("build")
+@click.argument("cycle_id")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the report files (created if needed).",
+)
+@user_errors
+def build_command(cycle_id: str, out_dir: Path) -> None:
+    """Compile a closed cycle and write its five report files; prints each path, the HTML last."""
+    cycle = get_cycle(db.session, cycle_id)
+    ensure_reportable(cycle)
+    paths = write_report_files(compile_cycle(db.session, cycle), out_dir)
+    html = paths.pop("report.html")
+    for path in paths.values():
+        click.echo(str(path.resolve()))
+    click.echo(str(html.resolve()))
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(report_group)

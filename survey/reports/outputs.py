@@ -1,0 +1,513 @@
+"""The five report files, all from one compiled `CycleReport`.
+
+- report.html: self-contained (inline CSS, no external URLs), autoescaped;
+- report.pdf: the same HTML through WeasyPrint (A4, page numbers from @page counters);
+- results.xlsx: heat map sheet with fills and frozen headers, a sheet per shown column, comments;
+- summary.csv: the SPEC section 8 contract;
+- heatmap.png: matplotlib (Agg), hatched per band so it reads in greyscale.
+
+Templates are rendered with a Jinja environment of our own (autoescape on for .html), so the
+scheduler job and the CLI need no Flask app context. Heavy libraries (WeasyPrint, matplotlib,
+openpyxl) are imported only when their file is made.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+import framework as fw
+from survey.errors import UserError
+from survey.models import Report
+from survey.reports import palette
+from survey.reports.compile import (
+    ALL,
+    DISAGREEMENT_GAP,
+    Cell,
+    Column,
+    CycleReport,
+)
+from survey.timeutil import format_local
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+CONTENT_TYPES = {
+    "report.html": "text/html; charset=utf-8",
+    "report.pdf": "application/pdf",
+    "results.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "summary.csv": "text/csv; charset=utf-8",
+    "heatmap.png": "image/png",
+}
+FILE_NAMES = tuple(CONTENT_TYPES)
+
+
+# -- shared helpers -----------------------------------------------------------------------------
+
+
+def neutralise(text: str) -> str:
+    """Make a text cell inert in spreadsheets: a leading formula character gets a `'`."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def pct(value: float | None) -> str:
+    return "\N{EN DASH}" if value is None else f"{value:.0%}"
+
+
+def scope_text(scope: fw.Scope) -> str:
+    if scope.kind == "start":
+        return "the questions to start with, every element"
+    if scope.kind == "all":
+        return "all questions, every element"
+    return "elements " + ", ".join(scope.codes)
+
+
+def band_range(level: fw.ScaleLevel, levels: int) -> str:
+    """The means that fall in a band (level_for_mean rounds half up)."""
+    low = 1.0 if level.score == 1 else level.score - 0.5
+    high = float(levels) if level.score == levels else level.score + 0.49
+    return f"{low:.2f} to {high:.2f}"
+
+
+def cell_swatch(cell: Cell, report: CycleReport) -> palette.Swatch:
+    if cell.is_hidden:
+        return palette.HIDDEN
+    if cell.level is None:
+        return palette.NO_RATINGS
+    return palette.swatch_for(cell.level.score, len(report.scale.levels))
+
+
+def cell_words(cell: Cell) -> str:
+    """A cell in words, for the spreadsheet and the PNG."""
+    if cell.is_hidden:
+        return f"Hidden: {cell.hidden_reason}"
+    if cell.level is None:
+        return "No ratings"
+    return f"{cell.level.label} ({cell.mean_text})"
+
+
+def _cell_style(cell: Cell, report: CycleReport) -> str:
+    swatch = cell_swatch(cell, report)
+    return f"background:{swatch.fill};color:{swatch.text}"
+
+
+def _level_style(level: fw.ScaleLevel, report: CycleReport) -> str:
+    swatch = palette.swatch_for(level.score, len(report.scale.levels))
+    return f"background:{swatch.fill}"
+
+
+def _make_env() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["local_time"] = format_local
+    env.filters["pct"] = pct
+    env.filters["cell_style"] = _cell_style
+    env.filters["level_style"] = _level_style
+    env.filters["neutralise"] = neutralise
+    return env
+
+
+_ENV = _make_env()
+
+
+def get_template_env() -> Environment:
+    """The Jinja environment for reports and report emails (no Flask app needed)."""
+    return _ENV
+
+
+def report_context(report: CycleReport) -> dict[str, Any]:
+    invited = sum(r.invited for r in report.rates)
+    completed = sum(r.completed for r in report.rates)
+    with_gap = list(report.gaps)
+    without_gap = [r for r in report.elements if r.gap is None]
+    return {
+        "report": report,
+        "info": report.info,
+        "framework": report.framework,
+        "scope_text": scope_text(report.info.scope),
+        "total_rate": completed / invited if invited else None,
+        "comparison_order": with_gap + without_gap,
+        "band_range": lambda level: band_range(level, len(report.scale.levels)),
+        "disagreement_gap": DISAGREEMENT_GAP,
+        "short_label": lambda key: "Don't know" if key == fw.DONT_KNOW else report.scale.label(key),
+    }
+
+
+# -- HTML and PDF -------------------------------------------------------------------------------
+
+
+BODY_START, BODY_END = "<!--mat-report:body-->", "<!--/mat-report:body-->"
+
+
+def render_report_html(report: CycleReport | Report, *, standalone: bool = True) -> Markup:
+    """The report as HTML: a whole self-contained page, or (standalone=False) the fragment the
+    admin page embeds (scoped styles and the report's <article>).
+
+    Given a stored `Report` row, its stored report.html is used, so the page shows exactly the
+    board paper that was emailed (same comment order). Returned as Markup: the report's own
+    templates have escaped everything a person typed (no `|safe` on user text anywhere).
+    """
+    if isinstance(report, Report):
+        return _stored_html(report, standalone=standalone)
+    template = _ENV.get_template("report/report.html")
+    html = template.render(standalone=standalone, **report_context(report))
+    return Markup(html)  # noqa: S704 -- autoescaped template output
+
+
+def _stored_html(row: Report, *, standalone: bool) -> Markup:
+    stored = row.file("report.html")
+    if stored is None:
+        raise UserError(f"report {row.id} has no report.html")
+    html = stored.content.decode("utf-8")
+    if standalone:
+        return Markup(html)  # noqa: S704 -- our own escaped output, stored
+    # The markers cannot occur inside user text: '<' in people's words is escaped as &lt;.
+    start, end = html.index(BODY_START), html.index(BODY_END)
+    styles = _ENV.get_template("report/_styles.html").render(standalone=False)
+    return Markup(styles + html[start : end + len(BODY_END)])  # noqa: S704
+
+
+def render_pdf(html: str) -> bytes:
+    from weasyprint import HTML
+
+    pdf = HTML(string=html, base_url=None).write_pdf()
+    assert pdf is not None
+    return bytes(pdf)
+
+
+# -- CSV ----------------------------------------------------------------------------------------
+
+
+def csv_header(report: CycleReport) -> list[str]:
+    keys = [key.replace("-", "_") for key in report.scale.keys]
+    return ["element", "heading", "group", "responses", *keys, "dont_know", "mean", "suppressed"]
+
+
+def summary_rows(report: CycleReport) -> list[list[str]]:
+    """summary.csv rows: (element, group) in framework order, groups in cycle order, then all.
+    A hidden group keeps its number of responses (public in the summary); its counts and mean
+    are empty. The combined 'other groups' column is not a group and has no rows here."""
+    columns: list[Column] = [c for c in report.columns if c.kind == "group"]
+    columns.append(report.column(ALL))
+    rows: list[list[str]] = []
+    for element in report.elements:
+        for column in columns:
+            cell = element.cells[column.key]
+            row = [element.element.code, str(element.heading.number), column.key]
+            row.append(str(cell.responses))
+            if cell.counts is None:
+                row.extend([""] * (len(report.scale.keys) + 2))
+                row.append("true")
+            else:
+                row.extend(str(cell.counts[key]) for key in report.scale.keys)
+                row.append(str(cell.dont_know))
+                row.append(cell.mean_text)
+                row.append("false")
+            rows.append(row)
+    return rows
+
+
+def render_summary_csv(report: CycleReport) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(csv_header(report))
+    for row in summary_rows(report):
+        writer.writerow([neutralise(value) for value in row])
+    return out.getvalue().encode("utf-8")
+
+
+# -- spreadsheet --------------------------------------------------------------------------------
+
+
+def argb(colour: str) -> str:
+    """'#a61b1b' -> 'FFA61B1B' (opaque; openpyxl would otherwise store alpha 00)."""
+    return "FF" + colour.lstrip("#").upper()
+
+
+def _sheet_title(label: str, used: set[str]) -> str:
+    cleaned = "".join(ch for ch in label if ch not in "[]:*?/\\").strip("' ") or "Sheet"
+    title, n = cleaned[:31], 1
+    while title.lower() in used:
+        n += 1
+        suffix = f" ({n})"
+        title = cleaned[: 31 - len(suffix)] + suffix
+    used.add(title.lower())
+    return title
+
+
+def render_xlsx(report: CycleReport) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    bold = Font(bold=True)
+    wrap = Alignment(wrap_text=True, vertical="top")
+    centre = Alignment(wrap_text=True, horizontal="center", vertical="center")
+    header_fill = PatternFill(fill_type="solid", start_color="FFF0F0F0", end_color="FFF0F0F0")
+
+    def text(value: str) -> str:
+        return neutralise(value)
+
+    book = Workbook()
+    used: set[str] = set()
+
+    summary = book.active
+    assert summary is not None
+    summary.title = _sheet_title("Summary", used)
+    info = report.info
+    facts = [
+        ("Cycle", info.title),
+        ("Trust", info.trust_name),
+        ("Opened", format_local(info.opens_at, info.timezone)),
+        ("Closed", format_local(info.closed_at or info.closes_at, info.timezone)),
+        ("Framework", f"{report.framework.title} (version {report.framework.version[:12]})"),
+        ("Scope", scope_text(info.scope)),
+        ("Ratings shown for groups of at least", str(info.min_group_size)),
+        (
+            "Comments shown for groups of at least",
+            str(max(info.min_group_size, info.min_comment_group_size)),
+        ),
+        ("Previous cycle", report.previous_title or "none"),
+    ]
+    for label, value in facts:
+        summary.append([label, text(value)])
+        summary.cell(summary.max_row, 1).font = bold
+    summary.append([])
+    summary.append(["Group", "Invited", "Completed", "Declined", "Failed", "In this report"])
+    for cell in summary[summary.max_row]:
+        cell.font = bold
+    for rate in report.rates:
+        column = report.column(rate.key)
+        shown = "shown" if column.is_shown else column.note
+        summary.append(
+            [text(rate.label), rate.invited, rate.completed, rate.declined, rate.failed, shown]
+        )
+    summary.append([])
+    for rule in [*report.rules, *report.ranking_rules]:
+        summary.append([text(rule)])
+    summary.column_dimensions["A"].width = 38
+    summary.column_dimensions["B"].width = 60
+
+    heat = book.create_sheet(_sheet_title("Heat map", used))
+    heat.append(
+        ["Heading", "Element", *(f"{c.label} ({c.responses} responses)" for c in report.columns)]
+    )
+    for cell in heat[1]:
+        cell.font, cell.alignment, cell.fill = bold, centre, header_fill
+    for row in report.elements:
+        heat.append(
+            [
+                text(f"{row.heading.number}. {row.heading.title}"),
+                text(f"{row.element.code} {row.element.title}"),
+                *(cell_words(row.cells[c.key]) for c in report.columns),
+            ]
+        )
+        for offset, column in enumerate(report.columns):
+            target = heat.cell(heat.max_row, 3 + offset)
+            swatch = cell_swatch(row.cells[column.key], report)
+            colour = argb(swatch.fill)
+            target.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+            target.font = Font(color=argb(swatch.text))
+            target.alignment = centre
+    heat.freeze_panes = "C2"
+    heat.column_dimensions["A"].width = 30
+    heat.column_dimensions["B"].width = 40
+    for offset in range(len(report.columns)):
+        heat.column_dimensions[get_column_letter(3 + offset)].width = 22
+
+    keys = list(report.answer_keys)
+    for column in report.columns:
+        if not column.is_shown:
+            continue
+        sheet = book.create_sheet(_sheet_title(column.label, used))
+        sheet.append(
+            [
+                "Element",
+                "Responses",
+                *(report.scale.label(k) for k in keys),
+                "Mean",
+                "Band",
+                "Standard deviation",
+                "Share at most common rating",
+            ]
+        )
+        for cell in sheet[1]:
+            cell.font, cell.fill = bold, header_fill
+        for row in report.elements:
+            figure = row.cells[column.key]
+            values: list[Any] = [text(f"{row.element.code} {row.element.title}"), figure.responses]
+            if figure.counts is None:
+                values.append(f"Hidden: {figure.hidden_reason}")
+            else:
+                values.extend(figure.counts[k] for k in keys)
+                values.append(float(figure.mean_text) if figure.mean_text else None)
+                values.append(figure.level.label if figure.level else "No ratings")
+                values.append(round(figure.sd, 2) if figure.sd is not None else None)
+                values.append(
+                    round(figure.modal_share, 2) if figure.modal_share is not None else None
+                )
+            sheet.append(values)
+        sheet.freeze_panes = "B2"
+        sheet.column_dimensions["A"].width = 40
+
+    comments = book.create_sheet(_sheet_title("Comments", used))
+    comments.append(["Element", "Comment (random order)"])
+    for cell in comments[1]:
+        cell.font, cell.fill = bold, header_fill
+    for row in report.elements:
+        for comment in row.comments:
+            comments.append([text(f"{row.element.code} {row.element.title}"), text(comment)])
+            comments.cell(comments.max_row, 2).alignment = wrap
+    comments.freeze_panes = "A2"
+    comments.column_dimensions["A"].width = 36
+    comments.column_dimensions["B"].width = 100
+
+    # openpyxl stores any string starting with "=" as a formula; neutralise() has already
+    # prefixed those, and we pin every string cell to the string type to be sure.
+    for sheet in book.worksheets:
+        for sheet_row in sheet.iter_rows():
+            for cell in sheet_row:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
+
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# -- PNG ----------------------------------------------------------------------------------------
+
+
+def render_heatmap_png(report: CycleReport) -> bytes:
+    """The heat map as an image: band words in every cell, and a hatching pattern per band so
+    the bands stay apart when printed in greyscale."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    columns = report.columns
+    rows = report.elements
+    label_width, cell_width, cell_height, margin = 4.0, 1.6, 0.42, 0.15
+    levels = report.scale.levels
+    width = label_width + cell_width * len(columns) + margin
+    height = cell_height * (len(rows) + 4.6)
+    figure = Figure(figsize=(width, height), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_xlim(0, width)
+    axes.set_ylim(height, 0)
+    axes.axis("off")
+    axes.text(
+        margin,
+        cell_height * 0.6,
+        f"{report.info.title}: heat map (mean score by group)",
+        fontsize=10,
+        fontweight="bold",
+        va="center",
+    )
+
+    def box(x: float, y: float, w: float, swatch: palette.Swatch, words: str) -> None:
+        axes.add_patch(
+            Rectangle(
+                (x, y),
+                w,
+                cell_height,
+                facecolor=swatch.fill,
+                edgecolor="#555555",
+                hatch=swatch.hatch or None,
+                linewidth=0.6,
+            )
+        )
+        # A solid label background keeps the words legible over the hatching.
+        axes.text(
+            x + w / 2,
+            y + cell_height / 2,
+            words,
+            fontsize=6.5,
+            ha="center",
+            va="center",
+            color=swatch.text,
+            bbox={"facecolor": swatch.fill, "edgecolor": "none", "pad": 1.0},
+        )
+
+    top = cell_height * 1.3
+    for i, column in enumerate(columns):
+        note = "shown groups only" if column.kind == "all" else f"{column.responses} responses"
+        axes.text(
+            label_width + i * cell_width + cell_width / 2,
+            top + cell_height / 2,
+            f"{column.label}\n{note}",
+            fontsize=6.5,
+            ha="center",
+            va="center",
+        )
+    for j, row in enumerate(rows):
+        y = top + cell_height * (j + 1)
+        title = f"{row.element.code} {row.element.title}"
+        if len(title) > 54:
+            title = title[:53] + "\N{HORIZONTAL ELLIPSIS}"
+        axes.text(margin, y + cell_height / 2, title, fontsize=7, va="center")
+        for i, column in enumerate(columns):
+            cell = row.cells[column.key]
+            if cell.is_hidden:
+                words = "Hidden"
+            elif cell.level is None:
+                words = "No ratings"
+            else:
+                words = f"{cell.level.label} {cell.mean_text}"
+            box(label_width + i * cell_width, y, cell_width, cell_swatch(cell, report), words)
+
+    legend_y = top + cell_height * (len(rows) + 1.5)
+    legend_width = (width - 2 * margin) / (len(levels) + 1)
+    for i, level in enumerate(levels):
+        swatch = palette.swatch_for(level.score, len(levels))
+        box(margin + i * legend_width, legend_y, legend_width * 0.95, swatch, level.label)
+    box(
+        margin + len(levels) * legend_width,
+        legend_y,
+        legend_width * 0.95,
+        palette.HIDDEN,
+        f"Hidden: < {report.info.min_group_size} responses",
+    )
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+# -- all five -----------------------------------------------------------------------------------
+
+
+def render_report_files(report: CycleReport) -> dict[str, bytes]:
+    """Every report file as bytes, keyed by file name (report.html first)."""
+    html = str(render_report_html(report, standalone=True))
+    makers: dict[str, Callable[[], bytes]] = {
+        "report.html": lambda: html.encode("utf-8"),
+        "report.pdf": lambda: render_pdf(html),
+        "results.xlsx": lambda: render_xlsx(report),
+        "summary.csv": lambda: render_summary_csv(report),
+        "heatmap.png": lambda: render_heatmap_png(report),
+    }
+    return {name: make() for name, make in makers.items()}
+
+
+def write_report_files(report: CycleReport, out_dir: str | Path) -> dict[str, Path]:
+    """Write the five files into `out_dir` (created if needed); returns name -> path."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
+    for name, content in render_report_files(report).items():
+        path = folder / name
+        path.write_bytes(content)
+        paths[name] = path
+    return paths

@@ -1,0 +1,121 @@
+"""The golden cycle: summary.csv equals a hand-checked file, and the report's heat map, gaps,
+movement and comments say exactly what they should (tests/reports/golden/)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from survey.reports import compile_cycle, render_report_html
+from survey.reports.outputs import render_summary_csv
+
+from .conftest import Golden
+from .factories import EXEC_SECRET, section, table_rows
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_summary_csv_matches_the_hand_checked_file(session: Session, golden: Golden) -> None:
+    produced = render_summary_csv(compile_cycle(session, golden.cycle))
+    assert produced == (GOLDEN / "summary.csv").read_bytes()
+
+
+def test_report_html_sections_hold_the_expected_values(session: Session, golden: Golden) -> None:
+    html = str(render_report_html(compile_cycle(session, golden.cycle)))
+
+    summary = table_rows(section(html, "summary"))
+    assert ["Executive leaders", "3", "2", "0", "0", "67%",
+            "hidden: fewer than 3 responses"] in summary  # fmt: skip
+    assert ["Headteachers", "8", "6", "1", "0", "75%", "shown"] in summary
+    assert ["Middle leaders", "15", "12", "0", "1", "80%", "shown"] in summary
+
+    heat = table_rows(section(html, "heat-map"))
+    assert heat[0] == [
+        "Element",
+        "Executive leaders 2 responses",
+        "Headteachers 6 responses",
+        "Middle leaders 12 responses",
+        "All shown groups 18 responses, shown groups only",
+    ]
+    hidden = "Hidden: fewer than 3 responses"
+    assert heat[1:] == [
+        ["1. Vision, culture and ethos"],
+        ["1A Clarity of purpose", hidden, "Amber green 3.40", "Amber red 2.36", "Amber green 2.69"],
+        ["2. People and partners"],
+        ["2A Building capacity for improvement", hidden, "Amber red 2.17", "Amber green 3.17",
+         "Amber green 2.83"],
+        ["3. Teaching and learning"],
+        ["3A Approach to pedagogy", hidden, "Amber green 3.33", "Amber green 3.36",
+         "Amber green 3.35"],
+    ]  # fmt: skip
+
+    comparison = section(html, "comparison")
+    gaps = re.findall(r'<p class="gap">(.*?)</p>', comparison)
+    assert gaps == [
+        "Perception gap 1.04: Headteachers rate this 1.04 higher than Middle leaders "
+        "(3.40 against 2.36).",
+        "Perception gap 1.00: Middle leaders rate this 1.00 higher than Headteachers "
+        "(3.17 against 2.17).",
+        "Perception gap 0.03: Middle leaders rate this 0.03 higher than Headteachers "
+        "(3.36 against 3.33).",
+    ]
+    rows = table_rows(comparison)
+    # The hidden group's distribution is never given; the trust-wide one covers shown groups.
+    assert ["Executive leaders", "2", hidden] in rows
+    assert ["All shown groups", "18", "2", "4", "7", "3", "2", "2.69", "Amber green", "0.92",
+            "44%"] in rows  # fmt: skip
+
+    strengths = section(html, "strengths")
+    assert "3A Approach to pedagogy: mean 3.35 (Amber green), 53% at the most common" in strengths
+    priorities = strengths[strengths.index("<h3>Priorities</h3>") :]
+    assert priorities.index("1A Clarity of purpose: mean 2.69") < priorities.index(
+        "2A Building capacity for improvement: mean 2.83"
+    )
+    disagree = strengths[strengths.index("Where groups disagree most") :]
+    assert "1A Clarity of purpose: gap 1.04" in disagree
+    assert "2A Building capacity for improvement: gap 1.00" in disagree
+    assert "3A Approach to pedagogy: gap" not in disagree
+    assert "Does the MAT have a clear vision of what excellent education looks like" in disagree
+
+    movement = table_rows(section(html, "movement"))
+    assert movement[0] == [
+        "Element",
+        "Executive leaders",
+        "Headteachers",
+        "Middle leaders",
+        "All shown groups",
+    ]
+    not_shown_now = "Not compared: hidden in this cycle"
+    hidden_then = "Not compared: hidden in Spring 2025 review"
+    other_groups = "Not compared: the shown groups differ between the cycles"
+    assert movement[1:] == [
+        ["1A Clarity of purpose", not_shown_now,
+         "2.40 → 3.40 up 1.00 Amber red to Amber green", hidden_then, other_groups],
+        ["2A Building capacity for improvement", not_shown_now,
+         "1.40 → 2.17 up 0.77 Red to Amber red", hidden_then, other_groups],
+        ["3A Approach to pedagogy", not_shown_now, "3.00 → 3.33 up 0.33", hidden_then,
+         other_groups],
+    ]  # fmt: skip
+
+    comments = section(html, "comments")
+    items = dict(
+        (code, re.findall(r"<li>(.*?)</li>", block, re.S))
+        for code, block in re.findall(r"<h4>(\dA) [^<]*</h4>\s*(.*?)(?=<h[34]>|$)", comments, re.S)
+    )
+    assert sorted(items["1A"]) == sorted(
+        [
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; The vision is written down but "
+            "not shared",
+            "Strong shared purpose across our schools",
+        ]
+    )
+    assert items["2A"] == ["=HYPERLINK(&#34;http://evil.example/&#34;,&#34;click me&#34;)"]
+    assert items["3A"] == ["Teaching is observed termly"]
+
+    # Nothing from the hidden group, nothing from last year, nothing executable, nothing fetched.
+    assert EXEC_SECRET not in html
+    assert "Last year" not in html
+    assert "<script" not in html.lower()
+    assert not re.search(r"""(src|href)\s*=|url\(|@import""", html)
