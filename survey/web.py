@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, redirect, render_template, url_for
+from flask import Request as FlaskRequest
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey.timeutil import format_local
 
 
+def _strip_nul(value: Any) -> Any:
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
+class NulFreeMultiDict(ImmutableMultiDict[str, Any]):
+    """Form and query values without NUL characters: nobody types one, and PostgreSQL text
+    cannot hold one (a stray NUL would otherwise turn a submission into a server error)."""
+
+    def __init__(self, mapping: Any = None) -> None:
+        if isinstance(mapping, MultiDict):
+            pairs: Any = mapping.items(multi=True)
+        elif isinstance(mapping, Mapping):
+            pairs = mapping.items()
+        else:
+            pairs = mapping or []
+        super().__init__([(_strip_nul(key), _strip_nul(value)) for key, value in pairs])
+
+
+class Request(FlaskRequest):
+    parameter_storage_class = NulFreeMultiDict
+
+
 def init_app(app: Flask) -> None:
+    app.request_class = Request
     app.jinja_env.filters["local_time"] = format_local
 
     @app.get("/")
