@@ -268,3 +268,26 @@ def add_people(session: Session) -> Callable[..., list[Any]]:
         return invitations
 
     return add
+
+
+# -- reporting ----------------------------------------------------------------------------------
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many database tests ran on each backend, so a run shows both were exercised."""
+    counts: dict[str, dict[str, int]] = {}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            if getattr(report, "when", "call") != "call" and outcome != "error":
+                continue
+            nodeid = getattr(report, "nodeid", "")
+            for backend_name in BACKENDS:
+                if f"[{backend_name}" in nodeid or f"-{backend_name}]" in nodeid:
+                    per = counts.setdefault(backend_name, {})
+                    per[outcome] = per.get(outcome, 0) + 1
+    if counts:
+        terminalreporter.section("database backends")
+        for backend_name in BACKENDS:
+            per = counts.get(backend_name, {})
+            summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(per.items())) or "none"
+            terminalreporter.write_line(f"{backend_name}: {summary}")
