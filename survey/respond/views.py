@@ -8,6 +8,7 @@ until the answers are submitted or declined, and nothing afterwards.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -23,6 +24,7 @@ from flask import (
 from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from limits import parse as parse_limit
+from markupsafe import Markup
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import framework as fw
@@ -147,6 +149,25 @@ def _rating_words(value: str, scale: fw.Scale | None) -> str:
     return value[:40].replace("-", " ").capitalize()
 
 
+_GUIDANCE: dict[tuple[str, str, str, str], Markup] = {}
+
+
+def _element_guidance(framework: fw.Framework, scope: fw.Scope, element: fw.Element) -> Markup:
+    """An element's questions and descriptors, rendered once per process for each framework
+    version and scope: they are the same for every respondent and make up most of the page."""
+    key = (framework.key, framework.version, str(scope), element.code)
+    html = _GUIDANCE.get(key)
+    if html is None:
+        # Autoescaped template output of framework text only: nothing a person typed.
+        html = Markup(  # noqa: S704
+            render_template(
+                "respond/_element_guidance.html", element=element, framework=framework, scope=scope
+            )
+        )
+        _GUIDANCE[key] = html
+    return html
+
+
 def _render_form(
     invitation: Invitation,
     answers: Answers,
@@ -175,6 +196,7 @@ def _render_form(
             sections=[(h, els) for h, els in sections if els],
             element_count=len(in_scope),
             answers=answers,
+            guidance=functools.partial(_element_guidance, framework, scope),
             notice=notice,
             restored=restored,
             rationale_max=responses.RATIONALE_MAX,
