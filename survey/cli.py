@@ -387,16 +387,12 @@ def register_commands(app: Flask) -> None:
         app.cli.add_command(command)
     for group in (trust_group, framework_group, cycle_group):
         app.cli.add_command(group)
-    # Each area adds its own commands (jobs, report, demo) from its own module.
-    import importlib
+    # Each area adds its own commands from its own module.
+    import jobs.cli
+    import survey.demo
+    import survey.reports.cli
 
-    for module_name in ("jobs.cli", "survey.reports.cli", "survey.demo"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
+    for module in (jobs.cli, survey.reports.cli, survey.demo):
         module.register(app)
 
 
