@@ -236,6 +236,30 @@ def _not_open_outcome(standing: Standing) -> Outcome:
     return Outcome.CLOSED if standing == Standing.CLOSED else Outcome.NOT_YET_OPEN
 
 
+def _mark_invitation_once(
+    session: Session, invitation: Invitation, **flag: bool
+) -> Outcome | None:
+    """Share-lock the cycle, then set `flag` (completed or declined) on the invitation only if it
+    is neither yet, deciding by row count whatever the concurrency. None when this call made the
+    change; otherwise the outcome to show instead."""
+    standing = _lock_cycle(session, invitation.cycle_id)
+    if standing != Standing.OPEN:
+        return _not_open_outcome(standing)
+    result = session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation.id,
+            Invitation.is_completed.is_(False),
+            Invitation.is_declined.is_(False),
+        )
+        .values(**flag)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        return None
+    is_completed, _ = _invitation_flags(session, invitation.id)
+    return Outcome.ALREADY_SUBMITTED if is_completed else Outcome.ALREADY_DECLINED
+
+
 def record_response(
     session: Session, invitation: Invitation, answers: Answers, framework: fw.Framework
 ) -> Outcome:
@@ -245,21 +269,9 @@ def record_response(
     the invitation completed and wrote the response; the caller then commits.
     """
     cycle_id, group_id, invitation_id = invitation.cycle_id, invitation.group_id, invitation.id
-    standing = _lock_cycle(session, cycle_id)
-    if standing != Standing.OPEN:
-        return _not_open_outcome(standing)
-    result = session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation_id,
-            Invitation.is_completed.is_(False),
-            Invitation.is_declined.is_(False),
-        )
-        .values(is_completed=True)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        _, is_declined = _invitation_flags(session, invitation_id)
-        return Outcome.ALREADY_DECLINED if is_declined else Outcome.ALREADY_SUBMITTED
+    refused = _mark_invitation_once(session, invitation, is_completed=True)
+    if refused is not None:
+        return refused
     response = Response(cycle_id=cycle_id, group_id=group_id)
     response.ratings = [
         Rating(
@@ -330,21 +342,9 @@ def load_draft(
 def decline(session: Session, invitation: Invitation) -> Outcome:
     """Record "I will not take part": counted as declined, no more reminders, any draft deleted."""
     invitation_id = invitation.id
-    standing = _lock_cycle(session, invitation.cycle_id)
-    if standing != Standing.OPEN:
-        return _not_open_outcome(standing)
-    result = session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation_id,
-            Invitation.is_completed.is_(False),
-            Invitation.is_declined.is_(False),
-        )
-        .values(is_declined=True)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        is_completed, _ = _invitation_flags(session, invitation_id)
-        return Outcome.ALREADY_SUBMITTED if is_completed else Outcome.ALREADY_DECLINED
+    refused = _mark_invitation_once(session, invitation, is_declined=True)
+    if refused is not None:
+        return refused
     session.execute(delete(Draft).where(Draft.invitation_id == invitation_id))
     session.flush()
     return Outcome.DECLINED
