@@ -5,13 +5,10 @@ own email, the CLI closes the cycle, and the report email arrives with both atta
 
 from __future__ import annotations
 
-import email
-import email.policy
 import http.cookiejar
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,56 +21,37 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
+from mail.smtp_sink import SmtpSink, free_port
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
 
 
-class Inbox:
-    """An aiosmtpd handler that keeps every message it is given."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-
-    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
-        content = envelope.content  # type: ignore[attr-defined]
-        message = email.message_from_bytes(content, policy=email.policy.default)
-        self.messages.append(message)  # type: ignore[arg-type]
-        return "250 OK"
-
-    def wait_for(self, predicate: Callable[[list[EmailMessage]], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate(self.messages):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"timed out; inbox has {len(self.messages)} messages")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def wait_for(
+    sink: SmtpSink, predicate: Callable[[list[EmailMessage]], bool], timeout: float
+) -> list[EmailMessage]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        messages = [r.message for r in sink.snapshot()]
+        if predicate(messages):
+            return messages
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; the SMTP server has {sink.count} messages")
 
 
 @pytest.fixture
-def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield inbox, port
-    controller.stop()
+def smtp() -> Iterator[SmtpSink]:
+    sink = SmtpSink().start()
+    yield sink
+    sink.stop()
 
 
 # The production shape is PostgreSQL by definition (the embedded SQLite shape is `make run`).
 @pytest.mark.parametrize("backend", ["postgresql"])
 def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
-    fresh_database_url: str, smtp: tuple[Inbox, int], tmp_path: Path
+    fresh_database_url: str, smtp: SmtpSink, tmp_path: Path
 ) -> None:
     pg_url = fresh_database_url
-    inbox, smtp_port = smtp
     web_port = free_port()
     base_url = f"http://127.0.0.1:{web_port}"
     env = {
@@ -82,7 +60,7 @@ def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
         "MAT_REVIEW_SECRET_KEY": "production-shape-test-secret-0123456789abcdef",
         "MAT_REVIEW_INSTANCE_PATH": str(tmp_path / "instance"),
         "MAT_REVIEW_BASE_URL": base_url,
-        "MAT_REVIEW_MAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "MAT_REVIEW_MAIL_URL": smtp.url,
         "MAT_REVIEW_MAIL_FROM": "reviews@oak.example",
         "MAT_REVIEW_MAIL_RATE_PER_MINUTE": "0",
         "MAT_REVIEW_JOBS_INTERVAL_SECONDS": "1",
@@ -154,8 +132,8 @@ def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
         ),
     ]
     try:
-        inbox.wait_for(lambda msgs: len(msgs) >= 9, timeout=60)
-        invitations = [m for m in inbox.messages if m["To"] and "oak.example" in m["To"]]
+        arrived = wait_for(smtp, lambda msgs: len(msgs) >= 9, timeout=60)
+        invitations = [m for m in arrived if m["To"] and "oak.example" in m["To"]]
         assert len(invitations) == 9
         assert len({m["Message-ID"] for m in invitations}) == 9
         _wait_for_http(base_url + "/healthz")
@@ -175,14 +153,14 @@ def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
         def has_report(msgs: list[EmailMessage]) -> bool:
             return any(m["To"] == "ceo@oak.example" for m in msgs)
 
-        inbox.wait_for(has_report, timeout=90)
-        report = next(m for m in inbox.messages if m["To"] == "ceo@oak.example")
+        arrived = wait_for(smtp, has_report, timeout=90)
+        report = next(m for m in arrived if m["To"] == "ceo@oak.example")
         names = sorted(part.get_filename() or "" for part in report.iter_attachments())
         assert names == ["report.pdf", "results.xlsx"]
         pdf = next(p for p in report.iter_attachments() if p.get_filename() == "report.pdf")
         assert pdf.get_content().startswith(b"%PDF")  # type: ignore[attr-defined]
         time.sleep(2)  # nothing more is sent: exactly one report email
-        assert sum(1 for m in inbox.messages if m["To"] == "ceo@oak.example") == 1
+        assert len(smtp.to("ceo@oak.example")) == 1
         assert '"state": "reported"' in cli("cycle", "status", cycle_id, "--json")
         for process, log in ((processes[0], "gunicorn.log"), (processes[1], "jobs.log")):
             assert process.poll() is None, (tmp_path / log).read_text()
