@@ -112,7 +112,9 @@ def _count_failed_lookup() -> bool:
         str(current_app.config.get("INVALID_LINK_RATE_LIMIT") or DEFAULT_INVALID_LINK_LIMIT)
     )
     try:
-        return bool(limiter.limiter.hit(item, "invalid-link", get_remote_address()))
+        # The key prefix keeps deployments that share one Redis apart, as Flask-Limiter does.
+        prefix = str(current_app.config.get("RATELIMIT_KEY_PREFIX") or "")
+        return bool(limiter.limiter.hit(item, prefix, "invalid-link", get_remote_address()))
     except Exception:  # the limiter's storage is down: fail open for a page that says 404
         log.warning("rate-limit storage unavailable; invalid link not counted", exc_info=True)
         return True
