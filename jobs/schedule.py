@@ -20,6 +20,7 @@ from apscheduler.events import EVENT_SCHEDULER_STARTED
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from jobs import tasks
@@ -72,6 +73,11 @@ def run_once(app: Flask, now: datetime | None = None) -> list[JobOutcome]:
     for job in JOBS:
         try:
             outcomes.append(JobOutcome(job, run_job(app, job, now), True))
+        except DBAPIError as exc:
+            # The database is down or not initialised: one line says so; a traceback would not help.
+            reason = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+            log.error("job %s failed: database error: %s", job.id, reason)
+            outcomes.append(JobOutcome(job, f"failed: database error: {reason}", False))
         except Exception as exc:
             log.exception("job %s failed", job.id)
             outcomes.append(JobOutcome(job, f"failed: {type(exc).__name__}: {exc}", False))

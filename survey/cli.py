@@ -17,7 +17,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.security import generate_password_hash
 
 import framework as fw
@@ -38,6 +38,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 CLI_ACTOR = "cli"
 
 
+def database_error_message(exc: DBAPIError) -> str:
+    """One line for a database that is down, unreachable or not initialised."""
+    first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+    return (
+        f"database error: {first} (is the database running and initialised? "
+        "try `mat-review init`)"
+    )
+
+
 def user_errors(fn: F) -> F:
     """Turn domain errors into a one-line message and exit status 1, committing on success."""
 
@@ -50,13 +59,9 @@ def user_errors(fn: F) -> F:
         except UserError as exc:
             db.session.rollback()
             raise click.ClickException(str(exc).replace("\n", " ")) from None
-        except OperationalError as exc:
+        except DBAPIError as exc:
             db.session.rollback()
-            first = str(exc.orig or exc).strip().splitlines()[0]
-            raise click.ClickException(
-                f"database error: {first} (is the database running and initialised? "
-                "try `mat-review init`)"
-            ) from None
+            raise click.ClickException(database_error_message(exc)) from None
 
     return wrapper  # type: ignore[return-value]
 

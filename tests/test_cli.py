@@ -313,3 +313,20 @@ def test_console_script_end_to_end(fresh_database_url: str, tmp_path: Path) -> N
     assert bad.returncode == 1
     assert bad.stderr.strip().count("\n") == 0 and "Traceback" not in bad.stderr
     assert (tmp_path / "instance" / "secret_key").exists()
+
+
+def test_an_uninitialised_database_gets_one_line_not_a_traceback(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "MAT_REVIEW_DATABASE_URL": fresh_database_url,
+        "MAT_REVIEW_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    for args in (["trust", "add", "Oak"], ["cycle", "status", "1", "--json"], ["jobs", "run-once"]):
+        done = subprocess.run(
+            [str(BIN / "mat-review"), *args], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1, (args, done.stderr)
+        assert "Traceback" not in done.stderr, (args, done.stderr)
+        assert "database error" in done.stderr, (args, done.stderr)
