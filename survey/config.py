@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +77,18 @@ def _instance_secret_key(instance: Path) -> str:
     instance.mkdir(parents=True, exist_ok=True)
     path = instance / "secret_key"
     if not path.exists():
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        # Written in full to a private temporary file, then linked into place in one step: web
+        # workers starting together all end up reading the same complete key.
+        fd, temporary = tempfile.mkstemp(dir=instance, prefix=".secret_key.")
         try:
-            os.write(fd, key.encode())
-        finally:
+            os.write(fd, secrets.token_urlsafe(48).encode())
+            os.fsync(fd)
             os.close(fd)
-    return path.read_text().strip()
+            with contextlib.suppress(FileExistsError):  # another process was first: use its key
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it, or set MAT_REVIEW_SECRET_KEY")
+    return key

@@ -93,3 +93,15 @@ def test_min_group_size_below_three_is_refused_by_the_database(session, make_cyc
     with pytest.raises(sa.exc.IntegrityError):
         session.commit()
     session.rollback()
+
+
+def test_workers_starting_together_share_one_complete_secret_key(tmp_path: Path) -> None:
+    import concurrent.futures
+
+    config = {"INSTANCE_PATH": str(tmp_path / "together"), "SECRET_KEY": None}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+        keys = set(pool.map(lambda _: create_app(dict(config)).config["SECRET_KEY"], range(16)))
+    assert len(keys) == 1
+    (key,) = keys
+    assert len(key) >= 40
+    assert [p.name for p in (tmp_path / "together").iterdir()] == ["secret_key"]
