@@ -23,11 +23,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 import framework as fw
-from survey.models import Cycle, CycleState, Draft, Invitation, Rating, Response
+from survey.models import (
+    Cycle,
+    CycleState,
+    Draft,
+    Invitation,
+    Rating,
+    Response,
+    random_response_id,
+)
 from survey.timeutil import as_utc, utcnow
 
 RATIONALE_MAX = 2000
@@ -236,9 +244,7 @@ def _not_open_outcome(standing: Standing) -> Outcome:
     return Outcome.CLOSED if standing == Standing.CLOSED else Outcome.NOT_YET_OPEN
 
 
-def _mark_invitation_once(
-    session: Session, invitation: Invitation, **flag: bool
-) -> Outcome | None:
+def _mark_invitation_once(session: Session, invitation: Invitation, **flag: bool) -> Outcome | None:
     """Share-lock the cycle, then set `flag` (completed or declined) on the invitation only if it
     is neither yet, deciding by row count whatever the concurrency. None when this call made the
     change; otherwise the outcome to show instead."""
@@ -272,22 +278,25 @@ def record_response(
     refused = _mark_invitation_once(session, invitation, is_completed=True)
     if refused is not None:
         return refused
-    response = Response(cycle_id=cycle_id, group_id=group_id)
-    response.ratings = [
-        Rating(
-            element_code=code,
-            scale_key=key,
-            score=framework.scale.score(key),
-            rationale=(answers.rationales.get(code) or "").strip() or None,
-        )
-        for code, key in answers.ratings.items()
-    ]
-    session.add(response)
+    # Plain inserts, not ORM objects: nothing that identifies the response stays in the session
+    # or leaves this function (the caller learns only that it was recorded), and two statements
+    # are all it costs.
+    response_id = random_response_id()
+    session.execute(insert(Response).values(id=response_id, cycle_id=cycle_id, group_id=group_id))
+    session.execute(
+        insert(Rating),
+        [
+            {
+                "response_id": response_id,
+                "element_code": code,
+                "scale_key": key,
+                "score": framework.scale.score(key),
+                "rationale": (answers.rationales.get(code) or "").strip() or None,
+            }
+            for code, key in answers.ratings.items()
+        ],
+    )
     session.execute(delete(Draft).where(Draft.invitation_id == invitation_id))
-    session.flush()
-    # Nothing that identifies the response leaves this function: the caller learns only that
-    # it was recorded. Expunge it so no later code in the request can reach it by accident.
-    session.expunge(response)  # cascades to its ratings
     return Outcome.RECORDED
 
 
