@@ -330,3 +330,17 @@ def test_an_uninitialised_database_gets_one_line_not_a_traceback(
         assert done.returncode == 1, (args, done.stderr)
         assert "Traceback" not in done.stderr, (args, done.stderr)
         assert "database error" in done.stderr, (args, done.stderr)
+
+
+def test_framework_add_refuses_a_copy_of_a_built_in_file(runner, tmp_path: Path) -> None:
+    import framework as fw
+
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(fw.builtin_path("mat-assurance").read_text())
+    result = runner.invoke(args=["framework", "add", str(copy)])
+    assert result.exit_code == 1 and "built-in framework" in result.output
+    own = tmp_path / "own.yaml"
+    own.write_text(copy.read_text().replace("key: mat-assurance", "key: oak-own", 1))
+    result = runner.invoke(args=["framework", "add", str(own)])
+    assert result.exit_code == 0, result.output
+    assert "oak-own" in runner.invoke(args=["framework", "list"]).output

@@ -1,5 +1,5 @@
-"""The CEO's pages (SPEC section 9): trusts, cycles, recipients, launch, the live page, close and
-extend, the report and its downloads, purge, and the audit log.
+"""The CEO's pages (SPEC section 9): trusts, a trust's frameworks, cycles, recipients, launch,
+the live page, close and extend, the report and its downloads, purge, and the audit log.
 
 Views are thin: parse the request, call one service, commit once, render or redirect. Every
 trust-scoped URL goes through `_trust` / `_cycle`, which answer 404 for a trust the admin cannot
@@ -26,7 +26,11 @@ from survey.reports import get_report, render_report_html
 from survey.services import accounts, admin_views
 from survey.services import cycles as cycle_service
 from survey.services.audit import record_event
-from survey.services.frameworks import get_framework, list_framework_versions
+from survey.services.frameworks import (
+    add_trust_framework,
+    get_framework,
+    list_framework_versions,
+)
 from survey.services.recipients import RecipientErrors
 from survey.timeutil import parse_datetime, utcnow
 
@@ -114,6 +118,96 @@ def audit(slug: str) -> ResponseReturnValue:
     return render_template(
         "admin/audit.html", trust=found, events=events, page=page, has_more=has_more, cycles=cycles
     )
+
+
+# -- frameworks -----------------------------------------------------------------------------------
+
+PASTED_SOURCE = "pasted text"
+
+
+def _framework_upload() -> tuple[bytes | str, str]:
+    """The uploaded file's bytes, or the pasted text, and the name the loader's errors use."""
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        # Some browsers send the whole client-side path; only its last part means anything here.
+        return upload.read(), upload.filename.replace("\\", "/").rsplit("/", 1)[-1]
+    return request.form.get("text", ""), PASTED_SOURCE
+
+
+def _line(text: str, number: int | None) -> str | None:
+    """Line `number` (1-based) of `text`, to show beside the loader's complaint."""
+    lines = text.splitlines()
+    return lines[number - 1] if number and 0 < number <= len(lines) else None
+
+
+@bp.route("/trusts/<slug>/frameworks", methods=["GET", "POST"])
+def frameworks(slug: str) -> ResponseReturnValue:
+    """The frameworks a trust can use, and the form that adds one of its own."""
+    found = _trust(slug)
+    context: dict[str, Any] = {"trust": found, "text": "", "error": None, "bad_line": None}
+    if request.method == "POST":
+        data, source = _framework_upload()
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+        context["text"] = text
+        if not text.strip():
+            context["error"] = "Choose a framework file or paste its text."
+        else:
+            try:
+                checked = admin_views.read_framework_upload(data, source)
+                loaded, created = add_trust_framework(db.session, found, checked, source, _actor())
+            except fw.FrameworkError as exc:
+                db.session.rollback()
+                # The loader's own line, unchanged: it names the file, the line and the reason.
+                context["error"] = str(exc)
+                if exc.line is not None:
+                    context["bad_line"] = (exc.line, _line(text, exc.line))
+            except UserError as exc:
+                db.session.rollback()
+                context["error"] = _sentence(str(exc))
+            else:
+                db.session.commit()
+                questions = loaded.question_count(fw.parse_scope("all"))
+                if created:
+                    flash(
+                        f"“{loaded.title}” loaded for {found.name}: "
+                        f"{admin_views.question_count_text(questions, len(loaded.elements))}, "
+                        f"version {loaded.version}. It is now offered in the new-cycle form.",
+                        "success",
+                    )
+                else:
+                    flash(
+                        f"“{loaded.title}” is already loaded in exactly this version "
+                        f"({loaded.version}): nothing has changed.",
+                        "success",
+                    )
+                return redirect(url_for("admin.frameworks", slug=found.slug), code=303)
+    context["frameworks"] = admin_views.list_trust_frameworks(db.session, found)
+    status = 422 if context["error"] else 200
+    return render_template("admin/frameworks.html", **context), status
+
+
+@bp.get("/trusts/<slug>/frameworks/<key>")
+def framework_preview(slug: str, key: str) -> ResponseReturnValue:
+    """What a respondent would be asked, for `?scope=start|all|1A,2B` (like `framework show`)."""
+    found = _trust(slug)
+    try:
+        loaded = admin_views.get_trust_framework(db.session, found, key)
+    except NotFound:
+        abort(404)
+    scope_text = request.args.get("scope", "start")
+    context: dict[str, Any] = {
+        "trust": found,
+        "framework": loaded,
+        "scope_text": scope_text,
+        "preview": None,
+        "error": None,
+    }
+    try:
+        context["preview"] = admin_views.preview_framework(loaded, scope_text)
+    except fw.FrameworkError as exc:
+        context["error"] = _sentence(exc.reason)
+    status = 422 if context["error"] else 200
+    return render_template("admin/framework.html", **context), status
 
 
 # -- the cycle form -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from survey.models import (
     AuditEvent,
     Cycle,
     CycleState,
+    FrameworkVersion,
     Group,
     Invitation,
     Trust,
@@ -33,10 +34,20 @@ from survey.services.cycles import (
     cycle_status,
     existing_emails,
 )
+from survey.services.frameworks import get_framework, list_framework_versions
 from survey.services.recipients import REQUIRED_COLUMNS, RecipientSheet, read_recipients
 from survey.timeutil import utcnow
 
 # -- framework and scope --------------------------------------------------------------------------
+
+
+def question_count_text(questions: int, elements: int) -> str:
+    """e.g. "42 questions over 14 elements" (a trust's own framework may have just one)."""
+    element_text = f"{elements} element{'' if elements == 1 else 's'}"
+    if not questions:
+        # The 2015 framework rates its elements on their descriptors alone.
+        return f"{element_text}, no questions"
+    return f"{questions} question{'' if questions == 1 else 's'} over {element_text}"
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,7 @@ class ScopeOption:
 
     @property
     def summary(self) -> str:
-        return f"{self.questions} questions over {self.elements} elements"
+        return question_count_text(self.questions, self.elements)
 
 
 def scope_options(framework: fw.Framework) -> list[ScopeOption]:
@@ -75,7 +86,7 @@ def describe_scope(framework: fw.Framework, scope_text: str) -> str:
     name = {"start": "Questions to start with", "all": "All questions"}.get(
         scope.kind, f"Elements {', '.join(scope.codes)}"
     )
-    return f"{name}: {count} questions over {elements} elements"
+    return f"{name}: {question_count_text(count, elements)}"
 
 
 # -- the live page --------------------------------------------------------------------------------
@@ -369,3 +380,106 @@ def list_previous_cycle_choices(session: Session, trust: Trust, cycle: Cycle | N
     if cycle is not None:
         query = query.where(Cycle.id != cycle.id)
     return list(session.scalars(query))
+
+
+# -- a trust's frameworks -------------------------------------------------------------------------
+
+# The built-in MAT Assurance file is about 53 KB; a trust's own file has no reason to be much
+# bigger, and the limit keeps a stray upload from being parsed at all.
+MAX_FRAMEWORK_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class FrameworkSummary:
+    """One framework a trust can choose for a cycle, as its frameworks page lists it."""
+
+    key: str
+    title: str
+    version: str
+    kind: str  # "built-in", "own" (this trust's) or "shared" (added for every trust by the CLI)
+    scopes: list[ScopeOption]
+
+
+def _kind(row: FrameworkVersion) -> str:
+    if row.is_builtin:
+        return "built-in"
+    return "shared" if row.trust_id is None else "own"
+
+
+def list_trust_frameworks(session: Session, trust: Trust) -> list[FrameworkSummary]:
+    """The newest version of every framework the trust can use: built-in ones first."""
+    summaries = []
+    for row in list_framework_versions(session, trust):
+        loaded = get_framework(session, row.key, row.version)
+        summaries.append(
+            FrameworkSummary(
+                row.key,
+                row.title,
+                row.version,
+                _kind(row),
+                scope_options(loaded),
+            )
+        )
+    return sorted(summaries, key=lambda s: (s.kind != "built-in", s.key))
+
+
+def get_trust_framework(session: Session, trust: Trust, key: str) -> fw.Framework:
+    """The newest version of `key` that the trust can use; NotFound for any other key (another
+    trust's own framework included)."""
+    for row in list_framework_versions(session, trust):
+        if row.key == key:
+            return get_framework(session, row.key, row.version)
+    raise NotFound(f"no framework {key!r}")
+
+
+def read_framework_upload(data: bytes | str, source: str) -> str:
+    """The text of an uploaded file (bytes, kept exactly, so its version is the one `mat-review
+    framework add` gives the same file) or of pasted text (str). Raises `fw.FrameworkError`."""
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    if size > MAX_FRAMEWORK_BYTES:
+        raise fw.FrameworkError(
+            f"too large ({size // 1024} KB; the limit is {MAX_FRAMEWORK_BYTES // 1024} KB)",
+            source=source,
+            path="file",
+        )
+    if isinstance(data, str):
+        # Browsers send a textarea's line breaks as CRLF whatever was pasted: store LF, as a
+        # file saved by an editor would have.
+        return data.replace("\r\n", "\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise fw.FrameworkError(
+            "file is not UTF-8 text (save it as UTF-8)", source=source, line=line, path="document"
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+@dataclass(frozen=True)
+class PreviewHeading:
+    number: int
+    title: str
+    elements: list[fw.Element]
+
+
+@dataclass(frozen=True)
+class FrameworkPreview:
+    """What a respondent would be asked for one scope, heading by heading."""
+
+    framework: fw.Framework
+    scope: fw.Scope
+    headings: list[PreviewHeading]
+    summary: str  # e.g. "Questions to start with: 42 questions over 14 elements"
+
+
+def preview_framework(framework: fw.Framework, scope_text: str) -> FrameworkPreview:
+    """Raises `fw.FrameworkError` for a scope that is not valid for this framework."""
+    scope = fw.parse_scope(scope_text)
+    elements = framework.elements_in_scope(scope)
+    headings = []
+    for heading in framework.headings:
+        chosen = [e for e in elements if e.heading == heading.number]
+        if chosen:
+            headings.append(PreviewHeading(heading.number, heading.title, chosen))
+    return FrameworkPreview(framework, scope, headings, describe_scope(framework, str(scope)))

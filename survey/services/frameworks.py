@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 import framework as fw
 from survey.errors import UserError
 from survey.models import FrameworkVersion, Trust
+from survey.services.audit import record_event
 
 DEFAULT_FRAMEWORK = "mat-assurance"
 
@@ -60,12 +61,60 @@ def sync_builtin_frameworks(session: Session) -> list[str]:
 def add_framework_file(
     session: Session, path: str | Path, trust: Trust | None = None
 ) -> fw.Framework:
+    """`mat-review framework add`: validate a file and offer it to one trust, or to all."""
     try:
         loaded = fw.load_path(path)
     except fw.FrameworkError as exc:
         raise UserError(str(exc)) from exc
+    refuse_builtin_key(session, loaded.key)
     register_framework(session, loaded, trust=trust)
     return loaded
+
+
+def refuse_builtin_key(session: Session, key: str) -> None:
+    """A file of one's own must have a key of its own, even if it copies a built-in file."""
+    if is_builtin_key(session, key):
+        raise UserError(
+            f"{key!r} is the key of a built-in framework: give your file a key of its "
+            "own (the key: line at the top)"
+        )
+
+
+def is_builtin_key(session: Session, key: str) -> bool:
+    """Whether `key` names a built-in framework (a file shipped now, or one registered before)."""
+    if key in fw.builtin_keys():
+        return True
+    query = select(FrameworkVersion.id).where(
+        FrameworkVersion.key == key, FrameworkVersion.is_builtin.is_(True)
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
+def add_trust_framework(
+    session: Session, trust: Trust, text: str, source: str, actor: str
+) -> tuple[fw.Framework, bool]:
+    """Validate a trust's own framework text and offer it to that trust only: (framework,
+    created); created is False when this exact text is already available to the trust.
+
+    Raises `fw.FrameworkError` (the loader's one line: source, line, key path, reason) for a bad
+    file, and `UserError` for a key the trust cannot use.
+    """
+    loaded = fw.load_text(text, source=source)
+    refuse_builtin_key(session, loaded.key)
+    row, created = register_framework(session, loaded, trust=trust)
+    if row.trust_id is not None and row.trust_id != trust.id:
+        # (key, version) is unique, so the identical text held by another trust cannot be
+        # stored twice; a different key makes it a different framework.
+        raise UserError(f"the key {loaded.key!r} is already in use: give your file another key")
+    if created:
+        record_event(
+            session,
+            actor,
+            "framework.add",
+            trust=trust,
+            detail=f"{loaded.key} version {loaded.version}",
+        )
+    return loaded, created
 
 
 def list_framework_versions(session: Session, trust: Trust | None = None) -> list[FrameworkVersion]:

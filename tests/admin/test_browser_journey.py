@@ -178,6 +178,18 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
     page.get_by_role("button", name="Add trust").click()
     expect(page.get_by_role("heading", name="Birch Academies Trust")).to_be_visible()
     check("trust")
+
+    # -- the trust's frameworks: a bad file is refused with its line; a preview ------------------
+    page.get_by_role("link", name="Frameworks").click()
+    check("frameworks")
+    page.get_by_label("Or paste the framework's text").fill("key: ours\ntitle: Ours\nscale: [\n")
+    page.get_by_role("button", name="Check and add the framework").click()
+    expect(page.get_by_text("nothing has been saved")).to_be_visible()
+    check("frameworks-error")
+    page.get_by_role("link", name=fw.load_builtin("mat-assurance").title).click()
+    summary = page.get_by_text("Questions to start with: 42 questions over 14 elements")
+    expect(summary).to_be_visible()
+    check("framework-preview")
     page.get_by_role("link", name="Trusts").first.click()
     check("trusts")
     page.get_by_role("link", name="Birch Academies Trust").click()
@@ -308,4 +320,4 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
     ).to_be_visible()
     check("cycle-purged")
     context.close()
-    assert len(check.seen) == 18
+    assert len(check.seen) == 21
