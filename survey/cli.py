@@ -42,8 +42,7 @@ def database_error_message(exc: DBAPIError) -> str:
     """One line for a database that is down, unreachable or not initialised."""
     first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
     return (
-        f"database error: {first} (is the database running and initialised? "
-        "try `mat-review init`)"
+        f"database error: {first} (is the database running and initialised? try `mat-review init`)"
     )
 
 
