@@ -163,7 +163,7 @@ def _element_guidance(framework: fw.Framework, scope: fw.Scope, element: fw.Elem
         # Autoescaped template output of framework text only: nothing a person typed.
         html = Markup(  # noqa: S704
             render_template(
-                "respond/_element_guidance.html", element=element, framework=framework, scope=scope
+                "_element_guidance.html", element=element, framework=framework, scope=scope
             )
         )
         _GUIDANCE[key] = html
