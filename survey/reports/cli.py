@@ -12,7 +12,7 @@ from survey.cli import user_errors
 from survey.db import db
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
-from survey.reports.store import ensure_reportable
+from survey.reports.store import ensure_reportable, get_report
 from survey.services.cycles import get_cycle
 
 report_group = AppGroup("report", help="The follow-up report.")
@@ -29,10 +29,21 @@ report_group = AppGroup("report", help="The follow-up report.")
 )
 @user_errors
 def build_command(cycle_id: str, out_dir: Path) -> None:
-    """Compile a closed cycle and write its five report files; prints each path, the HTML last."""
+    """Compile a closed cycle and write its five report files; prints each path, the HTML last.
+
+    Once the scheduler has compiled and sent the report, the files written are that report's,
+    exactly as leadership received them (comments are shuffled once, at compilation)."""
     cycle = get_cycle(db.session, cycle_id)
     ensure_reportable(cycle)
-    paths = write_report_files(compile_cycle(db.session, cycle), out_dir)
+    stored = get_report(db.session, cycle)
+    if stored is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        paths = {}
+        for item in stored.files:
+            (out_dir / item.name).write_bytes(item.content)
+            paths[item.name] = out_dir / item.name
+    else:
+        paths = write_report_files(compile_cycle(db.session, cycle), out_dir)
     html = paths.pop("report.html")
     for path in paths.values():
         click.echo(str(path.resolve()))

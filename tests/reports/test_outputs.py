@@ -154,6 +154,19 @@ def test_report_build_writes_the_files_and_prints_the_html_last(
     assert all(Path(line).is_file() for line in lines)
 
 
+def test_report_build_writes_the_stored_report_once_it_exists(
+    runner: FlaskCliRunner, session: Session, golden: Golden, tmp_path: Path
+) -> None:
+    stored = store_report(session, golden.cycle)
+    session.commit()
+    out = tmp_path / "again"
+    result = runner.invoke(args=["report", "build", str(golden.cycle.id), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    # Byte for byte what leadership received (comments are shuffled once, at compilation).
+    for item in stored.files:
+        assert (out / item.name).read_bytes() == item.content, item.name
+
+
 def test_report_build_refuses_an_open_cycle_with_one_line(
     runner: FlaskCliRunner, session: Session, golden: Golden, tmp_path: Path
 ) -> None:
