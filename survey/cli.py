@@ -18,7 +18,6 @@ from flask import Flask
 from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.security import generate_password_hash
 
 import framework as fw
 from survey.db import db
@@ -95,13 +94,20 @@ def _init_frameworks() -> list[str]:
 @click.option("--name", default="", help="The person's name, shown in the audit log.")
 @click.option("--trust", "trust_slugs", multiple=True, help="Limit the account to this trust.")
 @click.option("--if-none", is_flag=True, help="Do nothing if any admin account exists already.")
+@click.option(
+    "--reset-password",
+    is_flag=True,
+    help="Give an existing account a new password (its open sessions end).",
+)
 @user_errors
 def create_admin_command(
-    email: str, name: str, trust_slugs: tuple[str, ...], if_none: bool
+    email: str, name: str, trust_slugs: tuple[str, ...], if_none: bool, reset_password: bool
 ) -> None:
     """An admin account. Password from MAT_REVIEW_ADMIN_PASSWORD, a prompt, or generated."""
     import os
 
+    from survey.services.accounts import find_admin, hash_password
+    from survey.services.audit import record_event
     from survey.services.recipients import normalise_email
 
     if if_none and db.session.scalar(select(AdminUser.id).limit(1)) is not None:
@@ -112,8 +118,13 @@ def create_admin_command(
     except Exception as exc:
         raise UserError(f"{email!r} is not a valid email address ({exc})") from None
     session = db.session
-    if session.scalar(select(AdminUser).where(AdminUser.email == address)) is not None:
-        raise UserError(f"an admin with email {address} already exists")
+    existing = find_admin(session, address)
+    if reset_password and existing is None:
+        raise UserError(f"no admin with email {address}")
+    if existing is not None and not reset_password:
+        raise UserError(
+            f"an admin with email {address} already exists (use --reset-password for a new one)"
+        )
     password = os.environ.get("MAT_REVIEW_ADMIN_PASSWORD")
     generated = False
     if not password:
@@ -121,13 +132,20 @@ def create_admin_command(
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         else:
             password, generated = secrets.token_urlsafe(12), True
-    if len(password) < 10:
-        raise UserError("the password must be at least 10 characters")
+    password_hash = hash_password(password)
+    if existing is not None:
+        # Sessions are bound to the password hash, so every open session of this account ends.
+        existing.password_hash = password_hash
+        record_event(session, CLI_ACTOR, "admin.password-reset", detail=existing.email)
+        click.echo(f"password of admin {existing.email} replaced; its open sessions have ended")
+        if generated:
+            click.echo(f"password (shown once): {password}")
+        return
     trusts = [cycle_service.get_trust(session, slug) for slug in trust_slugs]
     admin = AdminUser(
         email=address,
         name=name,
-        password_hash=generate_password_hash(password),
+        password_hash=password_hash,
         is_superuser=not trusts,
         trusts=trusts,
     )

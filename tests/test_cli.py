@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -267,6 +268,39 @@ def test_create_admin_generates_a_password_once(runner, session, monkeypatch) ->
     monkeypatch.setenv("MAT_REVIEW_ADMIN_PASSWORD", "long-enough-password")
     result = runner.invoke(args=["create-admin", "head@oak.example"])
     assert result.exit_code == 0 and "shown once" not in result.output
+    monkeypatch.setenv("MAT_REVIEW_ADMIN_PASSWORD", "short")
+    result = runner.invoke(args=["create-admin", "x@oak.example"])
+    assert result.exit_code == 1 and "at least 10 characters" in result.output
+
+
+def test_a_forgotten_password_is_reset_and_old_sessions_end(
+    client, runner, session, monkeypatch
+) -> None:
+    monkeypatch.setenv("MAT_REVIEW_ADMIN_PASSWORD", "first-password-123")
+    assert runner.invoke(args=["create-admin", "ceo@oak.example"]).exit_code == 0
+    page = client.get("/admin/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token is not None
+    signed_in = client.post(
+        "/admin/login",
+        data={
+            "csrf_token": token.group(1),
+            "email": "ceo@oak.example",
+            "password": "first-password-123",
+        },
+    )
+    assert signed_in.status_code in (302, 303)
+    assert client.get("/admin/").status_code == 200
+
+    result = runner.invoke(args=["create-admin", "nobody@oak.example", "--reset-password"])
+    assert result.exit_code == 1 and "no admin" in result.output
+    monkeypatch.setenv("MAT_REVIEW_ADMIN_PASSWORD", "second-password-456")
+    result = runner.invoke(args=["create-admin", "ceo@oak.example", "--reset-password"])
+    assert result.exit_code == 0, result.output
+    # The session opened with the old password has ended.
+    assert client.get("/admin/").status_code in (302, 303)
+    actions = session.scalars(select(AuditEvent.action)).all()
+    assert "admin.password-reset" in actions
 
 
 def test_console_script_end_to_end(fresh_database_url: str, tmp_path: Path) -> None:
