@@ -329,8 +329,9 @@ def get_cycle_invitation(session: Session, cycle: Cycle, invitation_id: int) -> 
 def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor: str) -> Invitation:
     """Queue a fresh invitation email for one person (a new link; the old ones keep working).
 
-    Someone who has already answered or declined is quietly not emailed, and the caller is told
-    nothing different: whether a resend "worked" must not reveal whether that person answered.
+    Someone who has already answered or declined is quietly not emailed (enqueue_resend sees to
+    it), and the caller is told nothing different: whether a resend "worked" must not reveal
+    whether that person answered.
     """
     from survey.mail.outbox import enqueue_resend
 
@@ -339,8 +340,7 @@ def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor:
         raise UserError("invitations can be sent again only while the cycle is open")
     if invitation.is_purged or not invitation.email:
         raise UserError("this invitation's personal data has been removed")
-    if not (invitation.is_completed or invitation.is_declined):
-        enqueue_resend(session, invitation)
+    enqueue_resend(session, invitation)
     record_event(session, actor, "invitation.resend", cycle=cycle, detail=invitation.email)
     session.flush()
     return invitation

@@ -19,7 +19,16 @@ DEFAULT_FRAMEWORK = "mat-assurance"
 def register_framework(
     session: Session, loaded: fw.Framework, *, builtin: bool = False, trust: Trust | None = None
 ) -> tuple[FrameworkVersion, bool]:
-    """Store a framework version unless that exact text is already stored; (row, created)."""
+    """Store a framework version unless that exact text is already stored; (row, created).
+
+    A file of one's own (not `builtin`) must have a key of its own, even if it copies a
+    built-in file.
+    """
+    if not builtin and is_builtin_key(session, loaded.key):
+        raise UserError(
+            f"{loaded.key!r} is the key of a built-in framework: give your file a key of its "
+            "own (the key: line at the top)"
+        )
     existing = session.scalar(
         select(FrameworkVersion).where(
             FrameworkVersion.key == loaded.key, FrameworkVersion.version == loaded.version
@@ -27,14 +36,6 @@ def register_framework(
     )
     if existing is not None:
         return existing, False
-    if not builtin:
-        builtin_row = session.scalar(
-            select(FrameworkVersion).where(
-                FrameworkVersion.key == loaded.key, FrameworkVersion.is_builtin.is_(True)
-            )
-        )
-        if builtin_row is not None:
-            raise UserError(f"{loaded.key!r} is a built-in framework; give your file another key")
     row = FrameworkVersion(
         key=loaded.key,
         version=loaded.version,
@@ -66,18 +67,8 @@ def add_framework_file(
         loaded = fw.load_path(path)
     except fw.FrameworkError as exc:
         raise UserError(str(exc)) from exc
-    refuse_builtin_key(session, loaded.key)
     register_framework(session, loaded, trust=trust)
     return loaded
-
-
-def refuse_builtin_key(session: Session, key: str) -> None:
-    """A file of one's own must have a key of its own, even if it copies a built-in file."""
-    if is_builtin_key(session, key):
-        raise UserError(
-            f"{key!r} is the key of a built-in framework: give your file a key of its "
-            "own (the key: line at the top)"
-        )
 
 
 def is_builtin_key(session: Session, key: str) -> bool:
@@ -100,7 +91,6 @@ def add_trust_framework(
     file, and `UserError` for a key the trust cannot use.
     """
     loaded = fw.load_text(text, source=source)
-    refuse_builtin_key(session, loaded.key)
     row, created = register_framework(session, loaded, trust=trust)
     if row.trust_id is not None and row.trust_id != trust.id:
         # (key, version) is unique, so the identical text held by another trust cannot be
