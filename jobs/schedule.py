@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from jobs import tasks
 from jobs.lock import SchedulerLock, make_lock
-from survey.db import db
+from survey.db import db, describe_database_error
 from survey.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def run_once(app: Flask, now: datetime | None = None) -> list[JobOutcome]:
             outcomes.append(JobOutcome(job, run_job(app, job, now), True))
         except DBAPIError as exc:
             # The database is down or not initialised: one line says so; a traceback would not help.
-            reason = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
+            reason = describe_database_error(exc)
             log.error("job %s failed: database error: %s", job.id, reason)
             outcomes.append(JobOutcome(job, f"failed: database error: {reason}", False))
         except Exception as exc:

@@ -17,10 +17,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 import framework as fw
-from survey.db import db
+from survey.db import db, describe_database_error
 from survey.errors import UserError
 from survey.models import AdminUser
 from survey.services import cycles as cycle_service
@@ -39,9 +39,9 @@ CLI_ACTOR = "cli"
 
 def database_error_message(exc: DBAPIError) -> str:
     """One line for a database that is down, unreachable or not initialised."""
-    first = (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
     return (
-        f"database error: {first} (is the database running and initialised? try `mat-review init`)"
+        f"database error: {describe_database_error(exc)} "
+        "(is the database running and initialised? try `mat-review init`)"
     )
 
 
@@ -74,9 +74,8 @@ def init_command() -> None:
 
     try:
         revision = upgrade_database()
-    except OperationalError as exc:
-        first = str(exc.orig or exc).strip().splitlines()[0]
-        raise click.ClickException(f"database error: {first}") from None
+    except DBAPIError as exc:
+        raise click.ClickException(f"database error: {describe_database_error(exc)}") from None
     added = _init_frameworks()
     click.echo(
         f"database at revision {revision}; frameworks: {', '.join(fw.builtin_keys())}"

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -15,6 +16,11 @@ def normalise_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def describe_database_error(exc: DBAPIError) -> str:
+    """The driver's own first line (database down, unreachable, not initialised)."""
+    return (str(exc.orig or exc).strip().splitlines() or ["unknown error"])[0]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -164,7 +164,7 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
     from survey import create_app
     from survey.db import db
     from survey.migrate import upgrade_database
-    from survey.reports import get_report
+    from survey.reports import get_report, write_stored_report
     from survey.services import cycles as svc
     from survey.services.frameworks import sync_builtin_frameworks
     from survey.timeutil import utcnow
@@ -263,12 +263,7 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
         stored = get_report(session, report_cycle)
         if stored is None:
             raise click.ClickException("the scheduler did not compile the report")
-        folder = out / "report"
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for item in stored.files:
-            (folder / item.name).write_bytes(item.content)
-            files[item.name] = folder / item.name
+        files = write_stored_report(stored, out / "report")
         sent = len(list(outbox.glob("*.eml")))
     step(f"report written; {sent} emails in the outbox, including the report to leadership")
     return files

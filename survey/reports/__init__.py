@@ -17,7 +17,7 @@ from survey.reports.outputs import (
     render_report_html,
     write_report_files,
 )
-from survey.reports.store import ensure_reportable, get_report, store_report
+from survey.reports.store import ensure_reportable, get_report, store_report, write_stored_report
 
 __all__ = [
     "CONTENT_TYPES",
@@ -32,4 +32,5 @@ __all__ = [
     "render_report_html",
     "store_report",
     "write_report_files",
+    "write_stored_report",
 ]

@@ -12,7 +12,7 @@ from survey.cli import user_errors
 from survey.db import db
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
-from survey.reports.store import ensure_reportable, get_report
+from survey.reports.store import ensure_reportable, get_report, write_stored_report
 from survey.services.cycles import get_cycle
 
 report_group = AppGroup("report", help="The follow-up report.")
@@ -37,11 +37,7 @@ def build_command(cycle_id: str, out_dir: Path) -> None:
     ensure_reportable(cycle)
     stored = get_report(db.session, cycle)
     if stored is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = {}
-        for item in stored.files:
-            (out_dir / item.name).write_bytes(item.content)
-            paths[item.name] = out_dir / item.name
+        paths = write_stored_report(stored, out_dir)
     else:
         paths = write_report_files(compile_cycle(db.session, cycle), out_dir)
     html = paths.pop("report.html")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,6 +26,17 @@ def ensure_reportable(cycle: Cycle) -> None:
 
 def get_report(session: Session, cycle: Cycle) -> Report | None:
     return session.scalar(select(Report).where(Report.cycle_id == cycle.id))
+
+
+def write_stored_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
+    """Write a stored report's files, byte for byte as leadership received them."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for item in report.files:
+        (folder / item.name).write_bytes(item.content)
+        paths[item.name] = folder / item.name
+    return paths
 
 
 def store_report(session: Session, cycle: Cycle) -> Report:

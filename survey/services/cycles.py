@@ -279,13 +279,17 @@ def existing_emails(session: Session, cycle: Cycle) -> set[str]:
     }
 
 
+def _ensure_accepts_invitations(cycle: Cycle) -> None:
+    if not cycle.accepts_invitations:
+        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
+
+
 def add_invitations(
     session: Session, cycle: Cycle, rows: list[RecipientRow], actor: str
 ) -> list[Invitation]:
     """Create invitations for checked rows. While a cycle is open, new people are invited at once
     (the dispatcher picks them up); in a draft they wait for the cycle to open."""
-    if not cycle.accepts_invitations:
-        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
+    _ensure_accepts_invitations(cycle)
     groups = {g.key: g for g in cycle.groups}
     invitations = [
         Invitation(
@@ -311,8 +315,7 @@ def import_recipients(
     session: Session, cycle: Cycle, data: bytes | str, actor: str
 ) -> list[Invitation]:
     """All or nothing: raises RecipientErrors listing every bad row if any row is bad."""
-    if not cycle.accepts_invitations:
-        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
+    _ensure_accepts_invitations(cycle)
     sheet = read_recipients(data, [g.key for g in cycle.groups], existing_emails(session, cycle))
     if sheet.problems:
         raise RecipientErrors(sheet.problems)

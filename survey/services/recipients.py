@@ -116,14 +116,11 @@ def read_recipients(
                 continue  # blank lines (common at the end of exports)
             if len(rows) + len(problems) >= MAX_ROWS:
                 raise UserError(f"the file has more than {MAX_ROWS} rows; split it")
-            raw = {name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()}
             issues = []
             if any("\x00" in cell for cell in cells):
                 issues.append("contains a NUL character (is this really a CSV file?)")
                 cells = [cell.replace("\x00", "") for cell in cells]
-                raw = {
-                    name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()
-                }
+            raw = {name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()}
             if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
                 issues.append(f"more cells than the header has columns ({len(cells)})")
             email = raw.get("email", "")
