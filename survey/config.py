@@ -28,8 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_INTERVAL_SECONDS": 60,  # how often `jobs run` runs each job
     "JOBS_LEASE_SECONDS": 60,  # SQLite: how long the scheduler lease lasts between renewals
     "LINK_MAX_AGE_DAYS": 400,  # links also stop working the moment their cycle closes
-    "SESSION_HOURS": 8,
-    "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+    "SESSION_HOURS": 8,  # becomes PERMANENT_SESSION_LIFETIME
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
     "WTF_CSRF_TIME_LIMIT": 8 * 3600,

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import current_app
 
@@ -35,7 +34,3 @@ def upgrade_database(url: str | None = None) -> str:
 def head_revision() -> str:
     script = ScriptDirectory(str(MIGRATIONS))
     return script.get_current_head() or "base"
-
-
-def current_revision(connection: object) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()  # type: ignore[arg-type]

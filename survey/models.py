@@ -11,7 +11,6 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import (
     Boolean,
@@ -508,7 +507,3 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
-
-
-def model_repr(obj: Any) -> str:
-    return f"<{type(obj).__name__} {getattr(obj, 'id', '?')}>"
