@@ -353,18 +353,34 @@ class InvitationLink(Base):
 
 
 class Draft(Base):
-    """Answers saved but not yet submitted; deleted at submission or when the cycle closes."""
+    """Answers saved but not yet submitted, sealed (`survey.services.ballots`) and padded to the
+    cycle's one box size: unreadable without the secret key. Deleted at submit, decline and close.
+    """
 
     __tablename__ = "drafts"
 
     invitation_id: Mapped[int] = mapped_column(
         ForeignKey("invitations.id", ondelete="CASCADE"), primary_key=True
     )
-    answers: Mapped[str] = mapped_column(Text)  # JSON: {"rating-1A": "green", "rationale-1A": ...}
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Ballot(Base):
+    """A submitted response, sealed: the answers and the group, encrypted and padded to the cycle's
+    one box size, with a random id and nothing that names, dates or orders a person. Written by a
+    submit in the same transaction as the invitation's completion; opened, shuffled into
+    `responses` and deleted by sealing at close. No copy of the database can read one."""
+
+    __tablename__ = "ballots"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=random_response_id)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 # --------------------------------------------------------------------------------------------
-# Responses: what was answered. No timestamp, no link to a person, random id.
+# Responses: what was answered. No timestamp, no link to a person, random id. Written only by
+# sealing (`survey.services.sealing`), from the cycle's ballots, in a shuffled order.
 # --------------------------------------------------------------------------------------------
 
 

@@ -281,7 +281,7 @@ def submit_form() -> PageResult:
         return _render_form(invitation, answers, 422)
 
     if action == "save":
-        outcome = responses.save_draft(db.session, invitation, answers)
+        outcome = responses.save_draft(db.session, invitation, answers, framework)
         if outcome != Outcome.SAVED:
             db.session.rollback()
             return _outcome_page(invitation, outcome, typed=typed, unsaved=True)

@@ -16,6 +16,7 @@ from survey.errors import NotFound, UserError
 from survey.models import (
     DEFAULT_GROUPS,
     DEFAULT_REMINDER_DAYS,
+    AuditEvent,
     Cycle,
     CycleState,
     DeliveryStatus,
@@ -33,6 +34,7 @@ from survey.services.recipients import (
     read_recipients,
 )
 from survey.services.sealing import seal_cycle
+from survey.storage import request_scrub
 from survey.timeutil import DEFAULT_TIMEZONE, get_zone, utcnow
 
 GROUP_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
@@ -378,6 +380,7 @@ def close_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None
     sealed = seal_cycle(session, cycle)
     cycle.sealed_at = cycle.closed_at
     session.flush()
+    request_scrub(session)
     record_event(session, actor, "cycle.close", cycle=cycle, detail=f"{sealed} responses sealed")
     return sealed
 
@@ -389,6 +392,14 @@ def purge_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None
             f"cannot purge cycle {cycle.id}: it is {cycle.state.value} "
             "(purge after the report is sent)"
         )
+    personal = {
+        value
+        for row in session.execute(
+            select(Invitation.email, Invitation.name).where(Invitation.cycle_id == cycle.id)
+        )
+        for value in row
+        if value and len(value.strip()) > 1
+    }
     result = session.execute(
         update(Invitation)
         .where(Invitation.cycle_id == cycle.id, Invitation.is_purged.is_(False))
@@ -397,13 +408,30 @@ def purge_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None
     session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.cycle_id == cycle.id, OutboxMessage.invitation_id.is_not(None))
-        .values(recipient=None, body_text="", body_html="")
+        .values(recipient=None, body_text="", body_html="", last_error=None)
     )
+    _scrub_audit_details(session, cycle, personal)
     cycle.purged_at = now or utcnow()
     purged = int(getattr(result, "rowcount", 0) or 0)
     record_event(session, actor, "cycle.purge", cycle=cycle, detail=f"{purged} invitations")
     session.flush()
+    # The old row versions that still hold the names and emails leave the database's files.
+    request_scrub(session, ["invitations", "outbox", "audit_events"])
     return purged
+
+
+def _scrub_audit_details(session: Session, cycle: Cycle, personal: set[str]) -> None:
+    """Purged names and addresses leave the audit log too (longest first, so a name inside an
+    address does not leave the rest of the address behind)."""
+    if not personal:
+        return
+    ordered = sorted(personal, key=len, reverse=True)
+    for event in session.scalars(select(AuditEvent).where(AuditEvent.cycle_id == cycle.id)):
+        detail = event.detail
+        for value in ordered:
+            detail = re.sub(re.escape(value), "[removed]", detail, flags=re.IGNORECASE)
+        if detail != event.detail:
+            event.detail = detail
 
 
 # -- status -------------------------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """A respondent's answers: validation, drafts, the single-use anonymous submission, decline.
 
 The anonymity rules of SPEC section 5 are kept here:
-- a response is written with a random id, its cycle and the group copied from the invitation,
-  and nothing else: no invitation id, no time, no order;
+- a submit writes one sealed ballot (`survey.services.ballots`): the answers and the group,
+  encrypted and padded to the cycle's one size, with a random id and no invitation id, time or
+  order. Nothing readable is written: `responses` and `ratings` are written only by sealing at
+  close, which opens the ballots and shuffles them;
 - the invitation records only *that* it was completed, by a conditional UPDATE whose row count
   decides, inside the same transaction, whether this is the one submission that is stored;
-- the draft (the only row that ties answers to a person) is deleted in that same transaction.
+- drafts are sealed the same way, bound to their invitation, and deleted in that transaction.
 
 Every function flushes and never commits: the request commits once at its edge.
 
@@ -28,17 +30,20 @@ from sqlalchemy.orm import Session
 
 import framework as fw
 from survey.models import (
+    Ballot,
     Cycle,
     CycleState,
     Draft,
     Invitation,
-    Rating,
-    Response,
     random_response_id,
 )
+from survey.sealbox import Keyring, SealError
+from survey.services import ballots
+from survey.services.ballots import RATIONALE_MAX, SealedAnswers
+from survey.services.frameworks import get_framework
 from survey.timeutil import as_utc, utcnow
 
-RATIONALE_MAX = 2000
+__all__ = ["RATIONALE_MAX"]
 RATING_PREFIX = "rating-"
 RATIONALE_PREFIX = "rationale-"
 
@@ -267,42 +272,68 @@ def _mark_invitation_once(session: Session, invitation: Invitation, **flag: bool
 
 
 def record_response(
-    session: Session, invitation: Invitation, answers: Answers, framework: fw.Framework
+    session: Session,
+    invitation: Invitation,
+    answers: Answers,
+    framework: fw.Framework,
+    keyring: Keyring | None = None,
 ) -> Outcome:
-    """Store one anonymous response for `invitation`, at most once whatever the concurrency.
+    """Store one sealed ballot for `invitation`, at most once whatever the concurrency.
 
     The caller has validated `answers` as complete. Returns RECORDED only when this call marked
-    the invitation completed and wrote the response; the caller then commits.
+    the invitation completed and wrote the ballot; the caller then commits.
     """
     cycle_id, group_id, invitation_id = invitation.cycle_id, invitation.group_id, invitation.id
+    scope = fw.parse_scope(invitation.cycle.scope)
+    # Sealed before anything is written: the transaction holds the row locks for less time.
+    sealed = ballots.seal(
+        keyring or ballots.keyring(),
+        ballots.BALLOT,
+        cycle_id,
+        SealedAnswers(
+            answers.ratings,
+            {code: text.strip() for code, text in answers.rationales.items() if text.strip()},
+            group_id,
+        ),
+        framework,
+        scope,
+    )
     refused = _mark_invitation_once(session, invitation, is_completed=True)
     if refused is not None:
         return refused
-    # Plain inserts, not ORM objects: nothing that identifies the response stays in the session
-    # or leaves this function (the caller learns only that it was recorded), and two statements
-    # are all it costs.
-    response_id = random_response_id()
-    session.execute(insert(Response).values(id=response_id, cycle_id=cycle_id, group_id=group_id))
+    # Plain inserts, not ORM objects: nothing that identifies the ballot stays in the session
+    # or leaves this function (the caller learns only that it was recorded).
     session.execute(
-        insert(Rating),
-        [
-            {
-                "response_id": response_id,
-                "element_code": code,
-                "scale_key": key,
-                "score": framework.scale.score(key),
-                "rationale": (answers.rationales.get(code) or "").strip() or None,
-            }
-            for code, key in answers.ratings.items()
-        ],
+        insert(Ballot).values(id=random_response_id(), cycle_id=cycle_id, sealed=sealed)
     )
     session.execute(delete(Draft).where(Draft.invitation_id == invitation_id))
     return Outcome.RECORDED
 
 
-def save_draft(session: Session, invitation: Invitation, answers: Answers) -> Outcome:
-    """Keep the answers so far against the invitation (replacing any earlier draft)."""
+def _seal_draft(
+    keyring: Keyring, invitation: Invitation, answers: Answers, framework: fw.Framework
+) -> bytes:
+    return ballots.seal(
+        keyring,
+        ballots.DRAFT,
+        invitation.cycle_id,
+        SealedAnswers(answers.ratings, answers.rationales),
+        framework,
+        fw.parse_scope(invitation.cycle.scope),
+        bound=str(invitation.id),
+    )
+
+
+def save_draft(
+    session: Session,
+    invitation: Invitation,
+    answers: Answers,
+    framework: fw.Framework,
+    keyring: Keyring | None = None,
+) -> Outcome:
+    """Keep the answers so far, sealed, against the invitation (replacing any earlier draft)."""
     invitation_id = invitation.id
+    sealed = _seal_draft(keyring or ballots.keyring(), invitation, answers, framework)
     standing = _lock_cycle(session, invitation.cycle_id)
     if standing != Standing.OPEN:
         return _not_open_outcome(standing)
@@ -317,23 +348,52 @@ def save_draft(session: Session, invitation: Invitation, answers: Answers) -> Ou
         return Outcome.ALREADY_SUBMITTED
     if row.is_declined:
         return Outcome.ALREADY_DECLINED
-    payload = json.dumps(answers.as_fields(), ensure_ascii=False, sort_keys=True)
     draft = session.get(Draft, invitation_id)
     if draft is None:
-        session.add(Draft(invitation_id=invitation_id, answers=payload))
+        session.add(Draft(invitation_id=invitation_id, sealed=sealed))
     else:
-        draft.answers = payload
+        draft.sealed = sealed
     session.flush()
     return Outcome.SAVED
 
 
 def load_draft(
-    session: Session, invitation: Invitation, framework: fw.Framework, scope: fw.Scope
+    session: Session,
+    invitation: Invitation,
+    framework: fw.Framework,
+    scope: fw.Scope,
+    keyring: Keyring | None = None,
 ) -> Answers | None:
     """The saved answers, checked again against the framework (anything no longer valid is
-    dropped rather than shown as an error the person did not make)."""
-    payload = session.scalar(select(Draft.answers).where(Draft.invitation_id == invitation.id))
-    if payload is None:
+    dropped rather than shown as an error the person did not make). A draft that no key opens
+    (the secret key was replaced without keeping the old one as a fallback) is treated as none."""
+    box = session.scalar(select(Draft.sealed).where(Draft.invitation_id == invitation.id))
+    if box is None:
+        return None
+    try:
+        opened = ballots.unseal(
+            keyring or ballots.keyring(),
+            ballots.DRAFT,
+            invitation.cycle_id,
+            box,
+            framework,
+            scope,
+            bound=str(invitation.id),
+        )
+    except SealError:
+        return None
+    fields = [(f"{RATING_PREFIX}{c}", k) for c, k in opened.ratings.items()]
+    fields += [(f"{RATIONALE_PREFIX}{c}", t) for c, t in opened.rationales.items()]
+    answers = parse_answers(fields, framework, scope)
+    answers.problems = []
+    return answers
+
+
+def seal_legacy_draft(session: Session, invitation_id: int, payload: str) -> bytes | None:
+    """Seal a draft saved in clear JSON by an earlier version (used by migration 0002); None
+    when it holds nothing usable."""
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None:
         return None
     try:
         data = json.loads(payload)
@@ -341,11 +401,14 @@ def load_draft(
         return None
     if not isinstance(data, dict):
         return None
+    cycle = invitation.cycle
+    framework = get_framework(session, cycle.framework_key, cycle.framework_version)
+    scope = fw.parse_scope(cycle.scope)
     answers = parse_answers(
         ((str(k), str(v)) for k, v in data.items() if isinstance(v, str)), framework, scope
     )
-    answers.problems = []
-    return answers
+    answers.rationales = {code: text[:RATIONALE_MAX] for code, text in answers.rationales.items()}
+    return _seal_draft(ballots.keyring(), invitation, answers, framework)
 
 
 def decline(session: Session, invitation: Invitation) -> Outcome:

@@ -1,66 +1,124 @@
-"""Sealing a cycle at close (SPEC section 5).
+"""Sealing a cycle at close (SPEC section 5): the ballot box is opened and counted.
 
-After sealing, the physical order and write history of the cycle's rows no longer follow the
-order in which people submitted:
-- responses and their ratings are deleted and inserted again in a random order, in this one
-  transaction, so SQLite rowids and PostgreSQL ctids follow the shuffle and every row's `xmin`
-  is this transaction;
-- the cycle's invitations are rewritten in one statement, so their `xmin` is this transaction too
-  (before sealing, an invitation marked completed shares an `xmin` with the response written in
-  the same transaction);
-- drafts are deleted.
+Until close, a cycle's answers exist only as sealed ballots (see `survey.services.responses`).
+Sealing, in the one transaction that closes the cycle:
+- opens every ballot of the cycle (a ballot that no key opens stops the seal with a clear error,
+  and the transaction rolls back: nothing is lost);
+- shuffles the answers, together with any responses an earlier version stored in clear, and
+  inserts them as `responses` with fresh random ids and their `ratings`. These are the only
+  writes of those tables, so their rows, physical order and transaction ids carry no submission
+  history;
+- deletes the ballots and the cycle's drafts;
+- drops the reminder bookkeeping that dates a completion (the invitations' reminder counts, and
+  the reminder and cancelled messages in the outbox) and rewrites the cycle's invitations in one
+  statement, so their transaction id is this one too.
+
+After the commit, `survey.storage.scrub` removes what the engine keeps of the deleted rows.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from survey.models import Cycle, Draft, Invitation, Rating, Response
+import framework as fw
+from survey.errors import UserError
+from survey.models import (
+    Ballot,
+    Cycle,
+    Draft,
+    Invitation,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
+    Rating,
+    Response,
+    random_response_id,
+)
+from survey.sealbox import Keyring, SealError
+from survey.services import ballots
+from survey.services.frameworks import get_framework
 
 _shuffle = random.SystemRandom().shuffle
+_BATCH = 200
+
+Answer = tuple[int, dict[str, tuple[str, str | None]]]  # group id, code -> (scale key, rationale)
 
 
-def seal_cycle(session: Session, cycle: Cycle) -> int:
-    """Rewrite the cycle's responses, ratings and invitations; returns the number of responses."""
-    session.flush()
-    # Column selects, not ORM objects: nothing stale is left in the session after the rewrite.
-    responses = [
-        {"id": r.id, "cycle_id": r.cycle_id, "group_id": r.group_id}
-        for r in session.execute(
-            select(Response.id, Response.cycle_id, Response.group_id).where(
-                Response.cycle_id == cycle.id
-            )
+def _opened_ballots(
+    session: Session, cycle: Cycle, framework: fw.Framework, keyring: Keyring
+) -> Iterator[Answer]:
+    scope = fw.parse_scope(cycle.scope)
+    boxes = session.execute(
+        select(Ballot.sealed).where(Ballot.cycle_id == cycle.id).execution_options(yield_per=_BATCH)
+    ).scalars()
+    for box in boxes:
+        try:
+            opened = ballots.unseal(keyring, ballots.BALLOT, cycle.id, box, framework, scope)
+        except SealError as exc:
+            raise UserError(
+                f"cannot seal “{cycle.title}”: {exc}. Nothing was changed and no answer is lost; "
+                "restore the secret key that was in use while the review was open (or add it to "
+                "MAT_REVIEW_SECRET_KEY_FALLBACKS) and close again"
+            ) from exc
+        yield (
+            opened.group_id,
+            {
+                code: (key, opened.rationales.get(code) or None)
+                for code, key in opened.ratings.items()
+            },
         )
-    ]
-    response_ids = [r["id"] for r in responses]
-    ratings: list[dict[str, object]] = []
-    if response_ids:
-        for start in range(0, len(response_ids), 500):
-            chunk = response_ids[start : start + 500]
-            ratings.extend(
-                {
-                    "response_id": r.response_id,
-                    "element_code": r.element_code,
-                    "scale_key": r.scale_key,
-                    "score": r.score,
-                    "rationale": r.rationale,
-                }
-                for r in session.execute(
-                    select(
-                        Rating.response_id,
-                        Rating.element_code,
-                        Rating.scale_key,
-                        Rating.score,
-                        Rating.rationale,
-                    ).where(Rating.response_id.in_(chunk))
-                )
-            )
 
-    _shuffle(responses)
+
+def _stored_responses(session: Session, cycle: Cycle) -> list[Answer]:
+    """Responses written in clear by a version before the ballot box (or by tests)."""
+    rows = session.execute(
+        select(
+            Response.id,
+            Response.group_id,
+            Rating.element_code,
+            Rating.scale_key,
+            Rating.rationale,
+        )
+        .outerjoin(Rating, Rating.response_id == Response.id)
+        .where(Response.cycle_id == cycle.id)
+    ).all()
+    found: dict[str, Answer] = {}
+    for row in rows:
+        _, answers = found.setdefault(row.id, (row.group_id, {}))
+        if row.element_code is not None:
+            answers[row.element_code] = (row.scale_key, row.rationale)
+    return list(found.values())
+
+
+def seal_cycle(session: Session, cycle: Cycle, keyring: Keyring | None = None) -> int:
+    """Open the cycle's ballots into responses and ratings; returns the number of responses."""
+    session.flush()
+    framework = get_framework(session, cycle.framework_key, cycle.framework_version)
+    answers = _stored_responses(session, cycle)
+    answers.extend(_opened_ballots(session, cycle, framework, keyring or ballots.keyring()))
+    _shuffle(answers)
+
+    responses: list[dict[str, object]] = []
+    ratings: list[dict[str, object]] = []
+    for group_id, by_element in answers:
+        response_id = random_response_id()
+        responses.append({"id": response_id, "cycle_id": cycle.id, "group_id": group_id})
+        ratings.extend(
+            {
+                "response_id": response_id,
+                "element_code": code,
+                "scale_key": key,
+                "score": framework.scale.score(key),
+                "rationale": rationale,
+            }
+            for code, (key, rationale) in by_element.items()
+        )
     _shuffle(ratings)
+
     in_cycle = select(Response.id).where(Response.cycle_id == cycle.id)
     session.execute(
         delete(Rating).where(Rating.response_id.in_(in_cycle)),
@@ -74,16 +132,32 @@ def seal_cycle(session: Session, cycle: Cycle) -> int:
         session.execute(insert(Response), responses)
     if ratings:
         session.execute(insert(Rating), ratings)
+    session.execute(
+        delete(Ballot).where(Ballot.cycle_id == cycle.id),
+        execution_options={"synchronize_session": False},
+    )
 
+    invitations = select(Invitation.id).where(Invitation.cycle_id == cycle.id)
+    session.execute(
+        delete(Draft).where(Draft.invitation_id.in_(invitations)),
+        execution_options={"synchronize_session": False},
+    )
+    session.execute(
+        delete(OutboxMessage).where(
+            OutboxMessage.cycle_id == cycle.id,
+            OutboxMessage.invitation_id.is_not(None),
+            or_(
+                OutboxMessage.kind == MessageKind.REMINDER,
+                OutboxMessage.status == OutboxStatus.CANCELLED,
+            ),
+        ),
+        execution_options={"synchronize_session": False},
+    )
     session.execute(
         update(Invitation)
         .where(Invitation.cycle_id == cycle.id)
-        .values(is_completed=Invitation.is_completed)
-    )
-    session.execute(
-        delete(Draft).where(
-            Draft.invitation_id.in_(select(Invitation.id).where(Invitation.cycle_id == cycle.id))
-        )
+        .values(reminders_sent=0, is_completed=Invitation.is_completed),
+        execution_options={"synchronize_session": False},
     )
     session.flush()
     return len(responses)

@@ -1,0 +1,118 @@
+"""What the storage engine keeps of deleted rows, removed once sealing or a purge commits (SPEC 5).
+
+Deleting a row does not remove its bytes: SQLite leaves them in free pages and in its `-wal`
+file, PostgreSQL in dead tuples and, after a plain VACUUM, in unused space of its pages. So:
+
+- every SQLite connection runs with `secure_delete` (deleted content is overwritten with zeros);
+  after sealing and after a purge, the WAL is checkpointed and truncated, the file is vacuumed
+  (rewritten without free pages) and the WAL truncated again, retrying while readers hold it;
+- on PostgreSQL, after a purge, the tables that held the purged names and emails are rewritten
+  with `VACUUM FULL`, so their old versions leave the database's files. (After sealing there is
+  nothing to rewrite: ballots and drafts were only ever written sealed.)
+
+A domain operation asks for this with `request_scrub(session, tables)`; it runs after that
+session's transaction commits (never inside it, which neither engine allows), on a connection of
+its own. A scrub that cannot finish is logged and retried by the next one; it never undoes the
+operation that asked for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import Engine, event
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+log = logging.getLogger(__name__)
+
+_PENDING = "mat_review.scrub_tables"
+SQLITE_BUSY_SECONDS = 30.0
+PG_LOCK_TIMEOUT = "30s"
+
+
+def request_scrub(session: Session, tables: Iterable[str] = ()) -> None:
+    """Scrub after this session's transaction commits; `tables` are rewritten on PostgreSQL."""
+    pending: set[str] = session.info.setdefault(_PENDING, set())
+    pending.update(tables)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    tables = session.info.pop(_PENDING, None)
+    if tables is None:
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    scrub(engine, sorted(tables))
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def scrub(engine: Engine, tables: Iterable[str] = ()) -> bool:
+    """Remove deleted rows' bytes from the database's files; True when it finished."""
+    try:
+        if engine.dialect.name == "sqlite":
+            return _scrub_sqlite(engine)
+        if engine.dialect.name == "postgresql":
+            return _scrub_postgresql(engine, list(tables))
+    except DBAPIError:
+        log.exception("could not remove deleted rows from the database's files; retried next time")
+        return False
+    return True
+
+
+def _scrub_sqlite(engine: Engine) -> bool:
+    """Checkpoint (TRUNCATE), VACUUM, checkpoint (TRUNCATE). A checkpoint reports busy while a
+    reader still uses the WAL, and VACUUM fails while another connection writes: wait and retry."""
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        assert connection is not None
+        deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+        steps = ["checkpoint", "vacuum", "checkpoint"]
+        while steps:
+            try:
+                if steps[0] == "vacuum":
+                    connection.execute("VACUUM")
+                else:
+                    busy, _, _ = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    if busy:
+                        raise _Busy
+                steps.pop(0)
+            except (_Busy, _sqlite_busy_errors()) as exc:
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "SQLite stayed busy; deleted rows will be scrubbed next time: %s", exc
+                    )
+                    return False
+                time.sleep(0.05)
+        return True
+    finally:
+        raw.close()
+
+
+class _Busy(Exception):
+    pass
+
+
+def _sqlite_busy_errors() -> type[Exception]:
+    import sqlite3
+
+    return sqlite3.OperationalError
+
+
+def _scrub_postgresql(engine: Engine, tables: list[str]) -> bool:
+    if not tables:
+        return True
+    with engine.connect() as connection:
+        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+        connection.exec_driver_sql(f"SET lock_timeout = '{PG_LOCK_TIMEOUT}'")
+        for table in tables:
+            connection.exec_driver_sql(f'VACUUM (FULL) "{table}"')
+    return True
