@@ -41,6 +41,8 @@ def request_scrub(session: Session, tables: Iterable[str] = ()) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint was released: the outer transaction is still open
     tables = session.info.pop(_PENDING, None)
     if tables is None:
         return

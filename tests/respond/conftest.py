@@ -12,8 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from survey.db import make_engine
+from survey.db import db, make_engine
 from survey.models import Cycle, Invitation
+from survey.services import ballots
+from survey.services.ballots import SealedAnswers
+from survey.services.cycles import get_cycle_framework, get_cycle_scope
 from survey.services.links import mint_link
 from survey.timeutil import utcnow
 
@@ -98,3 +101,47 @@ def query(database_url: str) -> Iterator[Callable[..., Any]]:
 
     yield run
     engine.dispose()
+
+
+@pytest.fixture
+def ballot_box(app: Flask, query: Callable[..., Any]) -> Callable[[int], list[SealedAnswers]]:
+    """ballot_box(cycle_id) -> the cycle's sealed ballots, opened with the app's secret key (as
+    only sealing at close does): what a submit stored."""
+
+    def opened(cycle_id: int) -> list[SealedAnswers]:
+        boxes = [r[0] for r in query("SELECT sealed FROM ballots WHERE cycle_id = :c", c=cycle_id)]
+        with app.app_context():
+            cycle = db.session.get(Cycle, cycle_id)
+            assert cycle is not None
+            framework, scope = get_cycle_framework(db.session, cycle), get_cycle_scope(cycle)
+            ring = ballots.keyring()
+            return [
+                ballots.unseal(ring, ballots.BALLOT, cycle_id, bytes(box), framework, scope)
+                for box in boxes
+            ]
+
+    return opened
+
+
+@pytest.fixture
+def draft_of(app: Flask, query: Callable[..., Any]) -> Callable[[Invitation], SealedAnswers | None]:
+    """draft_of(invitation) -> its sealed draft, opened with the app's secret key, or None."""
+
+    def opened(invitation: Invitation) -> SealedAnswers | None:
+        rows = query("SELECT sealed FROM drafts WHERE invitation_id = :i", i=invitation.id)
+        if not rows:
+            return None
+        with app.app_context():
+            cycle = db.session.get(Cycle, invitation.cycle_id)
+            assert cycle is not None
+            return ballots.unseal(
+                ballots.keyring(),
+                ballots.DRAFT,
+                cycle.id,
+                bytes(rows[0][0]),
+                get_cycle_framework(db.session, cycle),
+                get_cycle_scope(cycle),
+                bound=str(invitation.id),
+            )
+
+    return opened

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import json
 import re
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from survey.services.ballots import SealedAnswers
 from survey.services.cycles import close_cycle
 
 from .conftest import OpenCycle
@@ -32,9 +32,11 @@ def _submit(client: FlaskClient, token: str, data: dict[str, str], action: str =
 
 
 def _counts(query: Callable[..., Any]) -> tuple[int, int, int]:
+    """(sealed ballots, readable responses and ratings, drafts). Until close, a submit writes
+    only a sealed ballot: nothing readable."""
     return (
-        query("SELECT count(*) FROM responses")[0][0],
-        query("SELECT count(*) FROM ratings")[0][0],
+        query("SELECT count(*) FROM ballots")[0][0],
+        query("SELECT (SELECT count(*) FROM responses) + (SELECT count(*) FROM ratings)")[0][0],
         query("SELECT count(*) FROM drafts")[0][0],
     )
 
@@ -191,7 +193,9 @@ def test_bad_values_are_422_with_the_problem_named_and_the_text_kept(
 
 
 def test_line_breaks_count_once_towards_the_2000_character_limit(
-    make_open_cycle: Callable[..., OpenCycle], client: FlaskClient, query: Callable[..., Any]
+    make_open_cycle: Callable[..., OpenCycle],
+    client: FlaskClient,
+    ballot_box: Callable[[int], list[SealedAnswers]],
 ) -> None:
     """Browsers submit CRLF but count a line break as one character for `maxlength`."""
     oc = make_open_cycle()
@@ -199,8 +203,8 @@ def test_line_breaks_count_once_towards_the_2000_character_limit(
     text = ("a" * 99 + "\r\n") * 20  # 2,000 characters as the browser counts them
     response = _submit(client, token, answers_for(CODES, **{"rationale-1A": text}))
     assert response.status_code == 303
-    stored = query("SELECT rationale FROM ratings WHERE element_code = '1A'")[0][0]
-    assert stored == text.replace("\r\n", "\n").strip()
+    (stored,) = ballot_box(oc.cycle.id)
+    assert stored.rationales["1A"] == text.replace("\r\n", "\n").strip()
 
 
 def test_a_missing_action_is_422_and_nothing_is_stored(
@@ -222,6 +226,7 @@ def test_save_keeps_a_draft_that_the_link_restores_later(
     make_open_cycle: Callable[..., OpenCycle],
     client: FlaskClient,
     query: Callable[..., Any],
+    draft_of: Callable[..., SealedAnswers | None],
 ) -> None:
     oc = make_open_cycle()
     token = open_form(client, oc.links[0])
@@ -233,10 +238,14 @@ def test_save_keeps_a_draft_that_the_link_restores_later(
     saved = _page(client.get("/survey"))
     assert "Your answers are saved" in saved
     assert query("SELECT invitation_id FROM drafts")[0][0] == oc.invitations[0].id
-    assert json.loads(query("SELECT answers FROM drafts")[0][0]) == {
-        "rating-1A": "dont-know",
-        "rationale-1A": "Half way",
-    }
+    draft = draft_of(oc.invitations[0])
+    assert draft is not None
+    assert (dict(draft.ratings), dict(draft.rationales)) == (
+        {"1A": "dont-know"},
+        {"1A": "Half way"},
+    )
+    # Sealed: the words are not in the row.
+    assert b"Half way" not in bytes(query("SELECT sealed FROM drafts")[0][0])
     # Later, in another browser: the link restores the draft.
     later = app.test_client()
     open_form(later, oc.links[0])
@@ -247,7 +256,9 @@ def test_save_keeps_a_draft_that_the_link_restores_later(
     # Saving again replaces the draft; someone else's form shows none of it.
     token = csrf_token(page)
     assert _submit(later, token, {"rating-2B": "red"}, "save").status_code == 303
-    assert json.loads(query("SELECT answers FROM drafts")[0][0]) == {"rating-2B": "red"}
+    draft = draft_of(oc.invitations[0])
+    assert draft is not None
+    assert (dict(draft.ratings), dict(draft.rationales)) == ({"2B": "red"}, {})
     assert query("SELECT count(*) FROM drafts")[0][0] == 1
     stranger = app.test_client()
     open_form(stranger, oc.links[1])
@@ -263,6 +274,7 @@ def test_submit_stores_one_anonymous_response_and_deletes_the_draft(
     make_open_cycle: Callable[..., OpenCycle],
     client: FlaskClient,
     query: Callable[..., Any],
+    ballot_box: Callable[[int], list[SealedAnswers]],
 ) -> None:
     oc = make_open_cycle(counts={"headteacher": 3, "middle-leader": 3})
     invitation = oc.invitations[4]  # a middle leader
@@ -280,18 +292,16 @@ def test_submit_stores_one_anonymous_response_and_deletes_the_draft(
     )
     assert response.status_code == 303
     assert response.headers["Location"] == "/survey/done"
-    responses = query("SELECT id, cycle_id, group_id FROM responses")
-    assert len(responses) == 1
-    response_id, cycle_id, group_id = responses[0]
+    stored = query("SELECT id, cycle_id FROM ballots")
+    assert len(stored) == 1
+    response_id, cycle_id = stored[0]
     assert len(response_id) == 32 and re.fullmatch(r"[0-9a-f]{32}", response_id)
-    assert (cycle_id, group_id) == (oc.cycle.id, invitation.group_id)
-    ratings = query(
-        "SELECT element_code, scale_key, score, rationale FROM ratings ORDER BY element_code"
-    )
-    assert [tuple(r) for r in ratings] == [
-        ("1A", "amber-green", 3, None),
-        ("2B", "dont-know", None, "Not enough evidence yet"),
-    ]
+    assert cycle_id == oc.cycle.id
+    assert _counts(query) == (1, 0, 0)  # nothing readable until the cycle closes
+    (ballot,) = ballot_box(oc.cycle.id)
+    assert ballot.group_id == invitation.group_id
+    assert dict(ballot.ratings) == {"1A": "amber-green", "2B": "dont-know"}
+    assert dict(ballot.rationales) == {"2B": "Not enough evidence yet"}
     assert query("SELECT is_completed FROM invitations WHERE id = :i", i=invitation.id)[0][0]
     assert query("SELECT count(*) FROM drafts")[0][0] == 0
     # The session keeps nothing about the invitation or the response.
@@ -306,7 +316,10 @@ def test_submit_stores_one_anonymous_response_and_deletes_the_draft(
 
 
 def test_a_double_click_stores_one_response_and_the_second_sees_already_submitted(
-    make_open_cycle: Callable[..., OpenCycle], client: FlaskClient, query: Callable[..., Any]
+    make_open_cycle: Callable[..., OpenCycle],
+    client: FlaskClient,
+    query: Callable[..., Any],
+    ballot_box: Callable[[int], list[SealedAnswers]],
 ) -> None:
     oc = make_open_cycle()
     token = open_form(client, oc.links[0])
@@ -321,8 +334,8 @@ def test_a_double_click_stores_one_response_and_the_second_sees_already_submitte
     second = _submit(client, token, answers_for(CODES, "red"))
     assert second.status_code == 200
     assert "already submitted" in _page(second)
-    assert _counts(query) == (1, 2, 0)
-    assert {r[0] for r in query("SELECT scale_key FROM ratings")} == {"green"}
+    assert _counts(query) == (1, 0, 0)
+    assert [set(b.ratings.values()) for b in ballot_box(oc.cycle.id)] == [{"green"}]
 
 
 def test_the_thank_you_page_reveals_nothing_to_anyone_else(
@@ -339,6 +352,7 @@ def test_the_thank_you_page_reveals_nothing_to_anyone_else(
 
 
 def test_submit_after_close_is_410_and_shows_back_what_was_typed(
+    app: Flask,
     make_open_cycle: Callable[..., OpenCycle],
     client: FlaskClient,
     session: Session,
@@ -347,7 +361,8 @@ def test_submit_after_close_is_410_and_shows_back_what_was_typed(
     oc = make_open_cycle()
     token = open_form(client, oc.links[0])
     assert _submit(client, token, {"rating-1A": "red"}, "save").status_code == 303
-    close_cycle(session, oc.cycle, "test")
+    with app.app_context():  # sealing opens ballots with the app's secret key
+        close_cycle(session, oc.cycle, "test")
     session.commit()
     data = answers_for(CODES, **{"rationale-2B": "Line one\r\nLine <two>"})
     for action in ("submit", "save"):
@@ -402,7 +417,7 @@ def test_an_expired_csrf_token_shows_the_form_again_with_every_answer(
     assert _counts(query) == (0, 0, 0)
     # The fresh token on that page works.
     assert _submit(client, csrf_token(page), data).status_code == 303
-    assert _counts(query) == (1, 2, 0)
+    assert _counts(query) == (1, 0, 0)
 
 
 def test_a_missing_csrf_token_and_a_lost_session_still_show_what_was_typed(

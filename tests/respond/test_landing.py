@@ -182,10 +182,11 @@ def test_a_cycle_not_yet_open_shows_its_opening_date_in_the_trust_time_zone(
 
 
 def test_a_closed_cycle_answers_410(
-    make_open_cycle: Callable[..., OpenCycle], session: Session, client: FlaskClient
+    app: Flask, make_open_cycle: Callable[..., OpenCycle], session: Session, client: FlaskClient
 ) -> None:
     oc = make_open_cycle()
-    close_cycle(session, oc.cycle, "test")
+    with app.app_context():  # sealing opens ballots with the app's secret key
+        close_cycle(session, oc.cycle, "test")
     session.commit()
     response = client.get(oc.links[0])
     assert response.status_code == 410
