@@ -52,25 +52,28 @@ def _opened_ballots(
     session: Session, cycle: Cycle, framework: fw.Framework, keyring: Keyring
 ) -> Iterator[Answer]:
     scope = fw.parse_scope(cycle.scope)
-    boxes = session.execute(
-        select(Ballot.sealed).where(Ballot.cycle_id == cycle.id).execution_options(yield_per=_BATCH)
-    ).scalars()
-    for box in boxes:
-        try:
-            opened = ballots.unseal(keyring, ballots.BALLOT, cycle.id, box, framework, scope)
-        except SealError as exc:
-            raise UserError(
-                f"cannot seal “{cycle.title}”: {exc}. Nothing was changed and no answer is lost; "
-                "restore the secret key that was in use while the review was open (or add it to "
-                "MAT_REVIEW_SECRET_KEY_FALLBACKS) and close again"
-            ) from exc
-        yield (
-            opened.group_id,
-            {
-                code: (key, opened.rationales.get(code) or None)
-                for code, key in opened.ratings.items()
-            },
-        )
+    result = session.execute(
+        select(Ballot.sealed)
+        .where(Ballot.cycle_id == cycle.id)
+        .execution_options(yield_per=_BATCH)
+    )
+    with result:  # a server-side cursor on PostgreSQL: closed even when a ballot will not open
+        for box in result.scalars():
+            try:
+                opened = ballots.unseal(keyring, ballots.BALLOT, cycle.id, box, framework, scope)
+            except SealError as exc:
+                raise UserError(
+                    f"cannot seal “{cycle.title}”: {exc}. Nothing was changed and no answer is "
+                    "lost; restore the secret key that was in use while the review was open (or "
+                    "add it to MAT_REVIEW_SECRET_KEY_FALLBACKS) and close again"
+                ) from exc
+            yield (
+                opened.group_id,
+                {
+                    code: (key, opened.rationales.get(code) or None)
+                    for code, key in opened.ratings.items()
+                },
+            )
 
 
 def _stored_responses(session: Session, cycle: Cycle) -> list[Answer]:
