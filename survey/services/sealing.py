@@ -53,9 +53,7 @@ def _opened_ballots(
 ) -> Iterator[Answer]:
     scope = fw.parse_scope(cycle.scope)
     result = session.execute(
-        select(Ballot.sealed)
-        .where(Ballot.cycle_id == cycle.id)
-        .execution_options(yield_per=_BATCH)
+        select(Ballot.sealed).where(Ballot.cycle_id == cycle.id).execution_options(yield_per=_BATCH)
     )
     with result:  # a server-side cursor on PostgreSQL: closed even when a ballot will not open
         for box in result.scalars():
