@@ -137,7 +137,7 @@ def test_every_form_needs_its_csrf_token(
 def test_a_session_expires_after_its_lifetime(
     app: Flask, signed_in: tuple[Browser, AdminUser, Trust], session: Session
 ) -> None:
-    browser, admin, _ = signed_in
+    browser, _, _ = signed_in
     assert browser.get("/admin/").status_code == 200
     with browser.client.session_transaction() as cookie:
         assert cookie.permanent
