@@ -106,8 +106,10 @@ def create_admin_command(
     import os
 
     from survey.services.accounts import find_admin, hash_password, reset_admin_password
+    from survey.services.limits import check_length
     from survey.services.recipients import normalise_email
 
+    check_length(name, AdminUser.name, "the name")
     if if_none and db.session.scalar(select(AdminUser.id).limit(1)) is not None:
         click.echo("an admin account exists already; sign in with it")
         return

@@ -48,7 +48,8 @@ def _strip(value: object) -> object:
 
 def _limit(attribute: Any, what: str) -> Length:
     """At most as many characters as the column `attribute` holds."""
-    return Length(max=max_length(attribute), message=f"{what} must be %(max)d characters or fewer")
+    message = f"{what} must be %(max)d characters or fewer (it has %(length)d)"
+    return Length(max=max_length(attribute), message=message)
 
 
 def first_errors(form: Form) -> dict[str, str]:

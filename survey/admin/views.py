@@ -32,7 +32,7 @@ from survey.services.frameworks import (
     list_framework_versions,
 )
 from survey.services.recipients import RecipientErrors
-from survey.timeutil import parse_datetime, utcnow
+from survey.timeutil import EARLIEST_YEAR, LATEST_YEAR, DateOutOfRange, parse_datetime, utcnow
 
 # The files a compiled report offers for download, in the order the page lists them.
 DOWNLOADS: dict[str, str] = {
@@ -361,7 +361,12 @@ def extend(cycle_id: int) -> ResponseReturnValue:
         cycle_service.extend_cycle(db.session, found, closes_at, _actor())
     except UserError as exc:
         db.session.rollback()
-        return _render_cycle(found, {"closes": _sentence(str(exc))}, value, 422)
+        message = _sentence(str(exc))
+        if isinstance(exc, DateOutOfRange):
+            message = (
+                f"Enter the new close date between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
+            )
+        return _render_cycle(found, {"closes": message}, value, 422)
     db.session.commit()
     flash("The close date has been moved.", "success")
     return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)

@@ -358,6 +358,20 @@ FORM_CASES = [
         "is not a valid email",
     ),
     FormCase(
+        "framework, over-long key",
+        _new_cycle,
+        _cycle_data(framework=LONG),
+        422,
+        "Unknown framework",
+    ),
+    FormCase(
+        "scope, over-long choice",
+        _new_cycle,
+        _cycle_data(scope=LONG),
+        422,
+        "Choose which questions to ask",
+    ),
+    FormCase(
         "scope codes, over-long",
         _new_cycle,
         _cycle_data(scope="codes", scope_codes=LONG),
@@ -391,7 +405,7 @@ FORM_CASES = [
         lambda p: f"/admin/cycles/{p.open.id}/extend",
         lambda p: {"closes": "9999-12-31T23:59"},
         422,
-        "is outside the years 2000 to 2999",
+        "Enter the new close date between the years 2000 and 2999",
         page=lambda p: f"/admin/cycles/{p.open.id}",
     ),
     FormCase(
@@ -399,7 +413,7 @@ FORM_CASES = [
         lambda p: f"/admin/cycles/{p.open.id}/extend",
         lambda p: {"closes": "0001-01-01T00:00"},
         422,
-        "is outside the years 2000 to 2999",
+        "Enter the new close date between the years 2000 and 2999",
         page=lambda p: f"/admin/cycles/{p.open.id}",
     ),
     FormCase(
@@ -549,6 +563,7 @@ def test_the_frameworks_limits_are_the_columns_lengths() -> None:
         (["cycle", "create", "--min-group-size", HUGE], "must be 1,000 or less"),
         (["cycle", "create", "--opens", "0001-01-01"], "outside the years 2000 to 2999"),
         (["cycle", "create", "--group", "k:" + LONG], "its name must be 120 characters"),
+        (["create-admin", "ops@oak.example", "--name", LONG], "the name must be 200 characters"),
     ],
 )
 def test_the_command_line_refuses_the_same_values_with_a_message(
