@@ -21,6 +21,10 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from .model import (
     CODE_RE,
     DONT_KNOW,
+    MAX_CODE_LENGTH,
+    MAX_KEY_LENGTH,
+    MAX_SCALE_KEY_LENGTH,
+    MAX_TITLE_LENGTH,
     RESERVED_CODES,
     STAGES,
     Element,
@@ -138,12 +142,18 @@ class _Checker:
             self.fail(node, path, f"expected a list, got {_describe(node)}")
         return list(node.value)
 
-    def text(self, node: Node, path: str, *, allow_empty: bool = False) -> str:
+    def text(
+        self, node: Node, path: str, *, allow_empty: bool = False, max_length: int | None = None
+    ) -> str:
         if not isinstance(node, ScalarNode):
             self.fail(node, path, f"expected text, got {_describe(node)}")
         value = "" if node.tag == _TAG_NULL else str(node.value).strip()
         if not value and not allow_empty:
             self.fail(node, path, "must not be empty")
+        if max_length is not None and len(value) > max_length:
+            self.fail(
+                node, path, f"must be {max_length} characters or fewer (it has {len(value):,})"
+            )
         return value
 
     def integer(self, node: Node, path: str, *, minimum: int) -> int:
@@ -170,7 +180,7 @@ class _Checker:
         if root is None:
             raise FrameworkError("the document is empty", source=self.source, path="document")
         fields = self.mapping(root, "document", _TOP_FIELDS)
-        key = self.text(fields["key"], "key")
+        key = self.text(fields["key"], "key", max_length=MAX_KEY_LENGTH)
         if not SLUG_RE.fullmatch(key):
             self.fail(
                 fields["key"],
@@ -178,7 +188,7 @@ class _Checker:
                 f"{show(key)} is not a slug (lower-case letters, digits and single hyphens, "
                 "e.g. my-trust-framework)",
             )
-        title = self.text(fields["title"], "title")
+        title = self.text(fields["title"], "title", max_length=MAX_TITLE_LENGTH)
         source = self.optional_text(fields, "source", "source")
         attribution = self.optional_text(fields, "attribution", "attribution")
         introduction = self.optional_text(fields, "introduction", "introduction")
@@ -215,7 +225,7 @@ class _Checker:
         for index, level_node in enumerate(level_nodes):
             lpath = f"{path}.levels[{index}]"
             lf = self.mapping(level_node, lpath, _LEVEL_FIELDS)
-            key = self.text(lf["key"], f"{lpath}.key")
+            key = self.text(lf["key"], f"{lpath}.key", max_length=MAX_SCALE_KEY_LENGTH)
             if key == DONT_KNOW:
                 self.fail(
                     lf["key"],
@@ -300,7 +310,7 @@ class _Checker:
         for index, item in enumerate(items):
             epath = f"{path}[{index}]"
             ef = self.mapping(item, epath, _ELEMENT_FIELDS)
-            code = self.text(ef["code"], f"{epath}.code")
+            code = self.text(ef["code"], f"{epath}.code", max_length=MAX_CODE_LENGTH)
             if not CODE_RE.fullmatch(code):
                 self.fail(
                     ef["code"],

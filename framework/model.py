@@ -27,6 +27,14 @@ CODE_RE = re.compile(r"[A-Z0-9][A-Z0-9-]*")
 # Words that mean a scope kind and so cannot be element codes.
 RESERVED_CODES = frozenset({"START", "ALL"})
 
+# The longest framework key, title, element code and scale key a file may use: the database
+# columns that store them (a framework version's key and title, a rating's element code and
+# scale key) hold no more.
+MAX_KEY_LENGTH = 80
+MAX_TITLE_LENGTH = 200
+MAX_CODE_LENGTH = 16
+MAX_SCALE_KEY_LENGTH = 40
+
 
 class FrameworkError(ValueError):
     """A framework file, framework text or scope is not valid.

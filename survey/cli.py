@@ -105,10 +105,11 @@ def create_admin_command(
     """An admin account. Password from MAT_REVIEW_ADMIN_PASSWORD, a prompt, or generated."""
     import os
 
-    from survey.services.accounts import find_admin, hash_password
-    from survey.services.audit import record_event
+    from survey.services.accounts import find_admin, hash_password, reset_admin_password
+    from survey.services.limits import check_length
     from survey.services.recipients import normalise_email
 
+    check_length(name, AdminUser.name, "the name")
     if if_none and db.session.scalar(select(AdminUser.id).limit(1)) is not None:
         click.echo("an admin account exists already; sign in with it")
         return
@@ -131,15 +132,16 @@ def create_admin_command(
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         else:
             password, generated = secrets.token_urlsafe(12), True
-    password_hash = hash_password(password)
     if existing is not None:
-        # Sessions are bound to the password hash, so every open session of this account ends.
-        existing.password_hash = password_hash
-        record_event(session, CLI_ACTOR, "admin.password-reset", detail=existing.email)
-        click.echo(f"password of admin {existing.email} replaced; its open sessions have ended")
+        ended = reset_admin_password(session, existing, password, CLI_ACTOR)
+        click.echo(
+            f"password of admin {existing.email} replaced; "
+            f"its open sessions have ended ({ended} signed out)"
+        )
         if generated:
             click.echo(f"password (shown once): {password}")
         return
+    password_hash = hash_password(password)
     trusts = [cycle_service.get_trust(session, slug) for slug in trust_slugs]
     admin = AdminUser(
         email=address,

@@ -110,6 +110,27 @@ class AdminUser(Base):
         return self.is_superuser or any(t.id == trust.id for t in self.trusts)
 
 
+class AdminSession(Base):
+    """A signed-in admin's session, held on the server so that signing out really ends it.
+
+    The session cookie carries a random token; only its SHA-256 is stored, so a copy of the
+    database cannot sign anyone in. A row is deleted at sign-out, when it expires, and with every
+    other session of the account when its password is reset or the account is deactivated.
+    """
+
+    __tablename__ = "admin_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256, hex
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Fixed at sign-in (PERMANENT_SESSION_LIFETIME later); using a session does not extend it.
+    expires_at: Mapped[datetime]
+
+    admin: Mapped[AdminUser] = relationship()
+
+
 class FrameworkVersion(Base):
     """A framework file exactly as it was loaded: cycles pin (key, version), so later edits to a
     file never change what a past cycle asked or how its report reads."""

@@ -12,6 +12,13 @@ from sqlalchemy.types import TypeDecorator
 from survey.errors import UserError
 
 DEFAULT_TIMEZONE = "Europe/London"
+# The years a date people type may fall in. Far enough either way for any review cycle, and far
+# from the calendar's ends, where adding a reminder offset or a time zone would overflow.
+EARLIEST_YEAR, LATEST_YEAR = 2000, 2999
+
+
+class DateOutOfRange(UserError):
+    """A date that parses but lies outside EARLIEST_YEAR to LATEST_YEAR."""
 
 
 def utcnow() -> datetime:
@@ -22,14 +29,15 @@ def utcnow() -> datetime:
 def get_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
         raise UserError(f"unknown time zone {name!r} (use a name such as Europe/London)") from exc
 
 
 def parse_datetime(value: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
     """Parse an ISO 8601 date or date-time; a value without an offset is read in `timezone`.
 
-    A bare date means the start of that day in the trust's time zone.
+    A bare date means the start of that day in the trust's time zone. A date outside the
+    years EARLIEST_YEAR to LATEST_YEAR is refused (DateOutOfRange).
     """
     text = value.strip()
     try:
@@ -38,6 +46,8 @@ def parse_datetime(value: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:
         raise UserError(
             f"{value!r} is not an ISO date or date-time (e.g. 2026-03-02T09:00)"
         ) from exc
+    if not EARLIEST_YEAR <= parsed.year <= LATEST_YEAR:
+        raise DateOutOfRange(f"{value!r} is outside the years {EARLIEST_YEAR} to {LATEST_YEAR}")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=get_zone(timezone))
     return parsed.astimezone(UTC)

@@ -9,8 +9,10 @@ from flask import Flask, redirect, render_template, url_for
 from flask import Request as FlaskRequest
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from survey.services.limits import MAX_ID
 from survey.timeutil import format_local
 
 
@@ -36,8 +38,20 @@ class Request(FlaskRequest):
     parameter_storage_class = NulFreeMultiDict
 
 
+class IdConverter(IntegerConverter):
+    """`<int:...>` in every route: a number no larger than an id column holds, so that an address
+    with an over-large number is a 404 page and never reaches the database (SQLite cannot even
+    bind such a number)."""
+
+    def __init__(self, map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
+    """Call before registering the blueprints: their routes use the `int` converter set here."""
     app.request_class = Request
+    app.url_map.converters["int"] = IdConverter
     app.jinja_env.filters["local_time"] = format_local
 
     @app.get("/")

@@ -1,15 +1,18 @@
 """Signing in and out, and the check that every other admin page makes first.
 
-The admin's identity lives in `session["admin_id"]` (the respondent's path uses its own keys
-and is never touched here). A sign-in clears the whole session first, so nothing set before it
-survives into the signed-in session, and records the time: a session older than
-PERMANENT_SESSION_LIFETIME is ended on the server, whatever the cookie says.
+The admin's session is held on the server (`survey.services.accounts`): the cookie's
+`session["admin_session"]` is a random token whose hash names a row in `admin_sessions`. Every
+admin request looks that row up, so signing out (which deletes it) ends the session for every
+copy of the cookie, and a session older than PERMANENT_SESSION_LIFETIME is refused whatever the
+cookie says. A sign-in clears the whole cookie session first and starts a new token, so nothing
+set before it survives into the signed-in session. The respondent's path uses its own keys and
+is never touched here.
 """
 
 from __future__ import annotations
 
-import time
-from urllib.parse import urlsplit
+import unicodedata
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import (
     current_app,
@@ -23,20 +26,23 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import TooManyRequests
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey.admin import bp
 from survey.db import db
 from survey.extensions import limiter
 from survey.models import AdminUser
 from survey.services.accounts import (
+    SessionExpired,
     authenticate,
+    end_admin_session,
     get_session_admin,
     normalise_login_email,
-    session_fingerprint,
+    start_admin_session,
 )
 from survey.services.audit import record_event
 
-SESSION_KEYS = ("admin_id", "admin_fp", "admin_login_at")
+SESSION_KEY = "admin_session"
 PUBLIC_ENDPOINTS = {"admin.login"}
 SIGN_IN_ERROR = "The email address or password is not right, or the account is not active."
 SIGN_IN_LIMIT = "10/minute"
@@ -47,42 +53,54 @@ def current_admin() -> AdminUser:
     return admin
 
 
-def _end_admin_session() -> None:
-    for key in SESSION_KEYS:
-        session.pop(key, None)
-
-
-def _session_expired() -> bool:
-    login_at = session.get("admin_login_at")
-    if not isinstance(login_at, int | float):
-        return True
-    lifetime = current_app.permanent_session_lifetime.total_seconds()
-    return time.time() - login_at > lifetime
-
-
 @bp.before_request
 def require_admin() -> ResponseReturnValue | None:
     """Load the signed-in admin; send anyone else to the sign-in page."""
     g.admin = None
-    if "admin_id" in session:
-        if _session_expired():
-            _end_admin_session()
+    token = session.get(SESSION_KEY)
+    if token is not None:
+        try:
+            g.admin = get_session_admin(db.session, token)
+        except SessionExpired:
             flash("Your session has expired. Please sign in again.", "error")
-        else:
-            g.admin = get_session_admin(
-                db.session, session.get("admin_id"), session.get("admin_fp")
-            )
-            if g.admin is None:
-                _end_admin_session()
+        if g.admin is None:
+            session.pop(SESSION_KEY, None)
+            db.session.commit()  # an expired or deactivated account's sessions are deleted
     if g.admin is None and request.endpoint not in PUBLIC_ENDPOINTS:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target.rstrip("?") if target else None))
     return None
 
 
+@bp.after_request
+def _no_store(response: WerkzeugResponse) -> WerkzeugResponse:
+    # Admin pages and downloads show names, emails and results: never keep them in a shared
+    # cache, a browser's disk cache or its back-button history.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers.setdefault("Pragma", "no-cache")
+    return response
+
+
+def _requested_next() -> str | None:
+    """The `next=` value exactly as sent. Read from the raw query string because the request's
+    own arguments have NUL characters stripped, and a value that carried one must be ignored,
+    not repaired."""
+    query = request.query_string.decode("utf-8", errors="replace")
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name == "next":
+            return value
+    return None
+
+
 def _safe_next(value: str | None) -> str:
-    """Only a path inside the admin pages: never another site (an open redirect)."""
-    if value and value.startswith("/admin/") and not value.startswith("//"):
+    """Only a path inside the admin pages: never another site (an open redirect), and nothing
+    with a control character in it (a CR or LF could split the Location header)."""
+    if (
+        value
+        and value.startswith("/admin/")
+        and not value.startswith("//")
+        and not any(unicodedata.category(c) == "Cc" for c in value)
+    ):
         parts = urlsplit(value)
         if not parts.scheme and not parts.netloc:
             return value
@@ -105,14 +123,15 @@ def login() -> ResponseReturnValue:
         email = request.form.get("email", "").strip()
         admin = authenticate(db.session, email, request.form.get("password", ""))
         if admin is not None:
-            next_url = _safe_next(request.args.get("next"))
+            next_url = _safe_next(_requested_next())
+            end_admin_session(db.session, session.get(SESSION_KEY))
+            lifetime = current_app.permanent_session_lifetime
+            token = start_admin_session(db.session, admin, lifetime)
             db.session.commit()
-            # A fresh session: nothing from before the sign-in is carried over.
+            # A fresh session with a new token: nothing from before the sign-in is carried over.
             session.clear()
             session.permanent = True
-            session["admin_id"] = admin.id
-            session["admin_fp"] = session_fingerprint(admin)
-            session["admin_login_at"] = int(time.time())
+            session[SESSION_KEY] = token
             return redirect(next_url, code=303)
         db.session.commit()  # keeps the failed attempt in the audit log
         error = SIGN_IN_ERROR
@@ -128,8 +147,9 @@ def too_many_sign_ins(exc: TooManyRequests) -> ResponseReturnValue:
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
+    end_admin_session(db.session, session.get(SESSION_KEY))
     record_event(db.session, current_admin().email, "admin.sign-out")
     db.session.commit()
-    _end_admin_session()
+    session.pop(SESSION_KEY, None)
     flash("You have signed out.", "success")
     return redirect(url_for("admin.login"), code=303)

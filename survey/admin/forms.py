@@ -1,17 +1,23 @@
-"""The new-cycle / edit-cycle form: raw values as typed, field errors, and the CycleSettings
-they become. Hand-written rather than a WTForms class because the group rows vary in number;
-CSRF is checked globally by Flask-WTF for every POST.
+"""The admin pages' forms: raw values as typed, field errors, and what they become.
+
+The small fixed forms (a trust, one person) are WTForms classes, whose length limits come from
+the columns the values are stored in. The new-cycle / edit-cycle form is hand-written because
+its group rows vary in number; it checks the same limits itself. CSRF is checked globally by
+Flask-WTF for every POST.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from werkzeug.datastructures import MultiDict
+from wtforms import Form, StringField
+from wtforms.validators import DataRequired, Length
 
 from survey.errors import UserError
-from survey.models import DEFAULT_REMINDER_DAYS, Cycle
+from survey.models import DEFAULT_REMINDER_DAYS, Cycle, Group, Invitation, Trust
 from survey.services.cycles import (
     CycleSettings,
     GroupSpec,
@@ -21,11 +27,60 @@ from survey.services.cycles import (
     slugify,
 )
 from survey.services.frameworks import DEFAULT_FRAMEWORK
-from survey.timeutil import local, parse_datetime
+from survey.services.limits import MAX_THRESHOLD, is_id, length_problem, max_length
+from survey.timeutil import (
+    DEFAULT_TIMEZONE,
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    DateOutOfRange,
+    local,
+    parse_datetime,
+)
 
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 BLANK_GROUP_ROWS = 1
 MAX_GROUPS = 20
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _limit(attribute: Any, what: str) -> Length:
+    """At most as many characters as the column `attribute` holds."""
+    message = f"{what} must be %(max)d characters or fewer (it has %(length)d)"
+    return Length(max=max_length(attribute), message=message)
+
+
+def first_errors(form: Form) -> dict[str, str]:
+    """Each field's first complaint, as the templates show them (field name -> message)."""
+    return {name: messages[0] for name, messages in form.errors.items() if messages}
+
+
+class TrustForm(Form):
+    name = StringField(
+        filters=[_strip],
+        validators=[DataRequired("Enter the trust's name"), _limit(Trust.name, "The trust's name")],
+    )
+    timezone = StringField(
+        filters=[lambda value: _strip(value) or DEFAULT_TIMEZONE],
+        validators=[_limit(Trust.timezone, "The time zone")],
+    )
+
+
+class PersonForm(Form):
+    """One more person to invite; the recipient file's rules are then applied by the service."""
+
+    email = StringField(
+        filters=[_strip],
+        validators=[
+            DataRequired("Enter the person's email address"),
+            _limit(Invitation.email, "The email address"),
+        ],
+    )
+    name = StringField(filters=[_strip], validators=[_limit(Invitation.name, "Name")])
+    group = StringField(filters=[_strip])
+    school = StringField(filters=[_strip], validators=[_limit(Invitation.school, "School")])
 
 
 def to_local_input(value: datetime | None, timezone: str) -> str:
@@ -143,6 +198,9 @@ class CycleForm:
                 f"{label[0].upper()}{label[1:]} must be 3 or more, to keep answers anonymous"
             )
             return None
+        if number > MAX_THRESHOLD:
+            self.errors[name] = f"{label[0].upper()}{label[1:]} must be {MAX_THRESHOLD:,} or less"
+            return None
         return number
 
     def _date(self, name: str, value: str, label: str, timezone: str) -> datetime | None:
@@ -151,9 +209,18 @@ class CycleForm:
             return None
         try:
             return parse_datetime(value, timezone)
+        except DateOutOfRange:
+            self.errors[name] = (
+                f"Enter the {label} between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
+            )
         except UserError:
             self.errors[name] = f"Enter the {label} as a date and time, e.g. 2026-03-02T09:00"
-            return None
+        return None
+
+    def _length(self, name: str, value: str, attribute: Any, what: str) -> None:
+        problem = length_problem(value, attribute, what)
+        if problem and name not in self.errors:
+            self.errors[name] = problem
 
     def _groups(self) -> list[GroupSpec]:
         specs = []
@@ -163,6 +230,8 @@ class CycleForm:
             if not row.label:
                 self.errors[f"group-{index}"] = "Enter a name for the group"
                 continue
+            self._length(f"group-{index}", row.key, Group.key, "A group key")
+            self._length(f"group-{index}", row.label, Group.label, "A group's name")
             key = row.key or slugify(row.label)[:40].strip("-")
             row.key = key
             specs.append(GroupSpec(key, row.label, row.is_open))
@@ -175,6 +244,7 @@ class CycleForm:
         self.errors.clear()
         if not self.title:
             self.errors["title"] = "Enter a title for the cycle"
+        self._length("title", self.title, Cycle.title, "The title")
         if self.scope_kind not in ("start", "all", "codes"):
             self.errors["scope"] = "Choose which questions to ask"
         elif self.scope_kind == "codes" and not self.scope_codes:
@@ -204,6 +274,8 @@ class CycleForm:
             try:
                 previous = int(self.previous_cycle)
             except ValueError:
+                previous = None
+            if previous is None or not is_id(previous):
                 self.errors["previous_cycle"] = "Choose a previous cycle from the list"
         if self.errors:
             return None

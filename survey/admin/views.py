@@ -17,7 +17,7 @@ from flask.typing import ResponseReturnValue
 import framework as fw
 from survey.admin import auth, bp  # noqa: F401 - importing auth registers sign-in and sign-out
 from survey.admin.auth import current_admin
-from survey.admin.forms import CycleForm
+from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
 from survey.db import db
 from survey.errors import NotFound, UserError
@@ -32,7 +32,7 @@ from survey.services.frameworks import (
     list_framework_versions,
 )
 from survey.services.recipients import RecipientErrors
-from survey.timeutil import parse_datetime, utcnow
+from survey.timeutil import EARLIEST_YEAR, LATEST_YEAR, DateOutOfRange, parse_datetime, utcnow
 
 # The files a compiled report offers for download, in the order the page lists them.
 DOWNLOADS: dict[str, str] = {
@@ -74,6 +74,8 @@ def _sentence(message: str) -> str:
 
 # -- trusts -------------------------------------------------------------------------------------
 
+MAX_AUDIT_PAGE = 1_000_000
+
 
 @bp.get("/")
 def trusts() -> ResponseReturnValue:
@@ -83,14 +85,15 @@ def trusts() -> ResponseReturnValue:
 
 @bp.post("/trusts")
 def create_trust() -> ResponseReturnValue:
-    name = request.form.get("name", "").strip()
-    timezone = request.form.get("timezone", "").strip() or "Europe/London"
+    form = TrustForm(request.form)
     errors = {}
-    if not name:
-        errors["name"] = "Enter the trust's name"
+    if not form.validate():
+        errors = first_errors(form)
     else:
         try:
-            trust = accounts.create_trust_for(db.session, current_admin(), name, timezone)
+            trust = accounts.create_trust_for(
+                db.session, current_admin(), form.name.data, form.timezone.data
+            )
         except UserError as exc:
             db.session.rollback()
             errors["timezone"] = _sentence(str(exc))
@@ -99,8 +102,10 @@ def create_trust() -> ResponseReturnValue:
             flash(f"Trust “{trust.name}” created.", "success")
             return redirect(url_for("admin.trust", slug=trust.slug), code=303)
     visible = accounts.list_visible_trusts(db.session, current_admin())
-    form = {"name": name, "timezone": timezone}
-    return render_template("admin/trusts.html", trusts=visible, errors=errors, form=form), 422
+    return (
+        render_template("admin/trusts.html", trusts=visible, errors=errors, form=form.data),
+        422,
+    )
 
 
 @bp.get("/trusts/<slug>")
@@ -112,7 +117,8 @@ def trust(slug: str) -> ResponseReturnValue:
 @bp.get("/trusts/<slug>/audit")
 def audit(slug: str) -> ResponseReturnValue:
     found = _trust(slug)
-    page = request.args.get("page", 1, type=int) or 1
+    # A page number beyond what any trust's log could fill is simply an empty page.
+    page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_AUDIT_PAGE)
     events, has_more = admin_views.list_trust_audit(db.session, found, page)
     cycles = {c.id: c for c in found.cycles}
     return render_template(
@@ -319,11 +325,12 @@ def edit_cycle(cycle_id: int) -> ResponseReturnValue:
 # -- the cycle page (the live page once launched) -------------------------------------------------
 
 
-@bp.get("/cycles/<int:cycle_id>")
-def cycle(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+def _render_cycle(
+    found: Cycle, errors: dict[str, str] | None = None, closes: str = "", status: int = 200
+) -> ResponseReturnValue:
+    """The cycle page; with `errors` (and what was typed) when the extend form was refused."""
     framework = cycle_service.get_cycle_framework(db.session, found)
-    return render_template(
+    page = render_template(
         "admin/cycle.html",
         trust=found.trust,
         cycle=found,
@@ -332,7 +339,15 @@ def cycle(cycle_id: int) -> ResponseReturnValue:
         live=admin_views.live_status(db.session, found),
         has_report=_report(found) is not None,
         CycleState=CycleState,
+        errors=errors or {},
+        closes=closes,
     )
+    return page, status
+
+
+@bp.get("/cycles/<int:cycle_id>")
+def cycle(cycle_id: int) -> ResponseReturnValue:
+    return _render_cycle(_cycle(cycle_id))
 
 
 @bp.post("/cycles/<int:cycle_id>/extend")
@@ -345,10 +360,15 @@ def extend(cycle_id: int) -> ResponseReturnValue:
         closes_at = parse_datetime(value, found.trust.timezone)
         cycle_service.extend_cycle(db.session, found, closes_at, _actor())
     except UserError as exc:
-        _fail(exc)
-    else:
-        db.session.commit()
-        flash("The close date has been moved.", "success")
+        db.session.rollback()
+        message = _sentence(str(exc))
+        if isinstance(exc, DateOutOfRange):
+            message = (
+                f"Enter the new close date between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
+            )
+        return _render_cycle(found, {"closes": message}, value, 422)
+    db.session.commit()
+    flash("The close date has been moved.", "success")
     return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
 
 
@@ -477,39 +497,63 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 
+def _person_field(message: str) -> str:
+    """Which field of the add-one-person form a complaint of the recipient checks is about."""
+    lowered = message.lower()
+    for name in ("name", "school", "group"):
+        if lowered.startswith(name) or lowered.startswith(f"unknown {name}"):
+            return name
+    return "email"
+
+
 @bp.post("/cycles/<int:cycle_id>/recipients/add")
 def add_person(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
-    form = request.form
+    form = PersonForm(request.form)
+    if not form.validate():
+        return _render_invitations(found, first_errors(form), form.data, 422)
     try:
         invitation = admin_views.add_one_person(
             db.session,
             found,
-            email=form.get("email", ""),
-            name=form.get("name", ""),
-            group=form.get("group", ""),
-            school=form.get("school", ""),
+            email=form.email.data,
+            name=form.name.data,
+            group=form.group.data,
+            school=form.school.data,
             actor=_actor(),
         )
     except UserError as exc:
-        _fail(exc)
-    else:
-        db.session.commit()
-        when = "now" if found.state == CycleState.OPEN else "when the cycle opens"
-        flash(f"{invitation.email} added; their invitation will be sent {when}.", "success")
+        db.session.rollback()
+        message = _sentence(str(exc))
+        return _render_invitations(found, {_person_field(str(exc)): message}, form.data, 422)
+    db.session.commit()
+    when = "now" if found.state == CycleState.OPEN else "when the cycle opens"
+    flash(f"{invitation.email} added; their invitation will be sent {when}.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 
-@bp.get("/cycles/<int:cycle_id>/invitations")
-def invitations(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
-    return render_template(
+def _render_invitations(
+    found: Cycle,
+    errors: dict[str, str] | None = None,
+    person: dict[str, Any] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    """The invitation list; with `errors` (and what was typed) when adding a person failed."""
+    page = render_template(
         "admin/invitations.html",
         trust=found.trust,
         cycle=found,
         invitations=admin_views.list_invitations(db.session, found),
         CycleState=CycleState,
+        errors=errors or {},
+        person=person or {},
     )
+    return page, status
+
+
+@bp.get("/cycles/<int:cycle_id>/invitations")
+def invitations(cycle_id: int) -> ResponseReturnValue:
+    return _render_invitations(_cycle(cycle_id))
 
 
 @bp.post("/cycles/<int:cycle_id>/invitations/<int:invitation_id>/resend")
@@ -572,8 +616,7 @@ def download(cycle_id: int, name: str) -> ResponseReturnValue:
     response = Response(stored.content, mimetype=stored.content_type)
     filename = f"{found.trust.slug}-cycle-{found.id}-{name}"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return response  # sent with Cache-Control: no-store, as every admin response (auth.py)
 
 
 @bp.route("/cycles/<int:cycle_id>/purge", methods=["GET", "POST"])

@@ -226,9 +226,11 @@ def landing(token: str) -> PageResult:
     standing = responses.get_standing(invitation)
     if standing != Standing.OPEN:
         return _standing_page(invitation, standing)
-    # A fresh session per link: two people sharing a computer never see each other's form.
+    # A fresh session per link: two people sharing a computer never see each other's form. The
+    # cookie lasts only as long as the browser is open (the server still refuses it after
+    # PERMANENT_SESSION_LIFETIME); saved drafts are kept on the server, not in the cookie.
     session.clear()
-    session.permanent = True
+    session.permanent = False
     session[SESSION_KEY] = invitation.id
     return redirect(url_for("respond.show_form"), code=303)
 

@@ -1,27 +1,33 @@
-"""Admin accounts: password hashing, signing in, and which trusts an account may see.
+"""Admin accounts: password hashing, signing in, sessions, and which trusts an account may see.
 
 Passwords are hashed with werkzeug's default scheme (scrypt). A sign-in with an unknown email
 still checks a password against a dummy hash, so the response time does not tell an attacker
 which emails have accounts.
+
+A signed-in session lives on the server (`admin_sessions`): the cookie holds a random token and
+the database only its SHA-256. Signing out deletes the row, so a copy of the cookie stops working;
+a password reset or a deactivated account ends every session of that account.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from survey.errors import NotFound, UserError
-from survey.models import AdminUser, Cycle, Trust
+from survey.models import AdminSession, AdminUser, Cycle, Trust
 from survey.services.audit import record_event
 from survey.services.cycles import create_trust
-from survey.timeutil import DEFAULT_TIMEZONE, utcnow
+from survey.timeutil import DEFAULT_TIMEZONE, as_utc, utcnow
 
 MIN_PASSWORD_LENGTH = 10
+SESSION_TOKEN_BYTES = 32  # 256 random bits per signed-in session
 
 
 def hash_password(password: str) -> str:
@@ -65,23 +71,81 @@ def authenticate(session: Session, email: str, password: str) -> AdminUser | Non
     return admin
 
 
-def session_fingerprint(admin: AdminUser) -> str:
-    """A short digest of the password hash kept in the session cookie: changing the password
-    (or disabling the account) ends every session signed in with the old one."""
-    return hashlib.sha256(f"{admin.id}:{admin.password_hash}".encode()).hexdigest()[:16]
+# -- sessions -------------------------------------------------------------------------------------
 
 
-def get_session_admin(session: Session, admin_id: object, fingerprint: object) -> AdminUser | None:
-    """The admin a session cookie names, if the account still exists, is active and its
-    password has not changed since the cookie was issued."""
-    if not isinstance(admin_id, int) or not isinstance(fingerprint, str):
+class SessionExpired(UserError):
+    """The session was signed in here but has outlived PERMANENT_SESSION_LIFETIME."""
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def start_admin_session(
+    session: Session, admin: AdminUser, lifetime: timedelta, now: datetime | None = None
+) -> str:
+    """A new server-side session for `admin`; returns the random token for the cookie (only its
+    hash is stored). Expired sessions of every account are cleared out on the way."""
+    now = now or utcnow()
+    session.execute(delete(AdminSession).where(AdminSession.expires_at <= now))
+    token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
+    session.add(
+        AdminSession(
+            token_hash=_token_hash(token),
+            admin_id=admin.id,
+            created_at=now,
+            expires_at=now + lifetime,
+        )
+    )
+    session.flush()
+    return token
+
+
+def get_session_admin(
+    session: Session, token: object, now: datetime | None = None
+) -> AdminUser | None:
+    """The admin whose session this cookie token is: None if no such session is held here (never
+    started, signed out, ended by a password reset) or the account is no longer active.
+
+    Raises SessionExpired for a session past its lifetime. An expired session, and every session
+    of a deactivated account, is deleted (flushed, for the caller to commit).
+    """
+    if not isinstance(token, str) or not token:
         return None
-    admin = session.get(AdminUser, admin_id)
-    if admin is None or not admin.is_active:
+    row = session.get(AdminSession, _token_hash(token), options=[joinedload(AdminSession.admin)])
+    if row is None:
         return None
-    if not secrets.compare_digest(session_fingerprint(admin), fingerprint):
+    admin = row.admin
+    if not admin.is_active:
+        end_all_admin_sessions(session, admin)
         return None
+    if as_utc(row.expires_at) <= (now or utcnow()):
+        session.delete(row)
+        session.flush()
+        raise SessionExpired("the session has expired")
     return admin
+
+
+def end_admin_session(session: Session, token: object) -> None:
+    """Sign out: the session of this cookie token stops working everywhere (no-op if unknown)."""
+    if isinstance(token, str) and token:
+        session.execute(delete(AdminSession).where(AdminSession.token_hash == _token_hash(token)))
+
+
+def end_all_admin_sessions(session: Session, admin: AdminUser) -> int:
+    """End every session of this account, wherever it is signed in; returns how many ended."""
+    result = session.execute(delete(AdminSession).where(AdminSession.admin_id == admin.id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def reset_admin_password(session: Session, admin: AdminUser, password: str, actor: str) -> int:
+    """Give the account a new password and end all its open sessions; returns how many ended."""
+    admin.password_hash = hash_password(password)
+    ended = end_all_admin_sessions(session, admin)
+    record_event(session, actor, "admin.password-reset", detail=admin.email)
+    session.flush()
+    return ended
 
 
 # -- what an admin may see ------------------------------------------------------------------------

@@ -27,6 +27,12 @@ from survey.models import (
 )
 from survey.services.audit import record_event
 from survey.services.frameworks import DEFAULT_FRAMEWORK, get_current_version, get_framework
+from survey.services.limits import (
+    MAX_REMINDER_DAYS,
+    MAX_THRESHOLD,
+    check_length,
+    is_id,
+)
 from survey.services.recipients import (
     RecipientErrors,
     RecipientRow,
@@ -53,6 +59,8 @@ def create_trust(session: Session, name: str, timezone: str = DEFAULT_TIMEZONE) 
     name = name.strip()
     if not name:
         raise UserError("a trust needs a name")
+    check_length(name, Trust.name, "the trust's name")
+    check_length(timezone, Trust.timezone, "the time zone")
     get_zone(timezone)
     base = slugify(name)
     slug, n = base, 1
@@ -136,6 +144,8 @@ def parse_reminder_days(value: str) -> str:
         raise UserError(f"reminder days {value!r} should be whole numbers such as 7,2") from None
     if any(d < 0 or d > 365 for d in days):
         raise UserError("reminder days must be between 0 and 365 days before close")
+    if len(days) > MAX_REMINDER_DAYS:
+        raise UserError(f"at most {MAX_REMINDER_DAYS} reminder days, e.g. 7,2")
     return ",".join(str(d) for d in days)
 
 
@@ -160,20 +170,30 @@ class CycleSettings:
 def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> fw.Framework:
     if not settings.title.strip():
         raise UserError("a cycle needs a title")
+    check_length(settings.title.strip(), Cycle.title, "the title")
     if settings.closes_at <= settings.opens_at:
         raise UserError("the close date must be after the open date")
     if settings.min_group_size < 3:
         raise UserError("the minimum group size cannot be lower than 3")
     if settings.min_comment_group_size < 3:
         raise UserError("the minimum group size for comments cannot be lower than 3")
+    for size, what in (
+        (settings.min_group_size, "the minimum group size"),
+        (settings.min_comment_group_size, "the minimum group size for comments"),
+    ):
+        if size > MAX_THRESHOLD:
+            raise UserError(f"{what} must be {MAX_THRESHOLD:,} or less")
     if not settings.groups:
         raise UserError("a cycle needs at least one group")
     keys = [g.key for g in settings.groups]
     for key in keys:
         if not GROUP_KEY.match(key):
             raise UserError(
-                f"group key {key!r} should be lower-case letters, digits and hyphens (e.g. trustee)"
+                f"group key {key!r} should be 1 to 40 lower-case letters, digits and hyphens "
+                "(e.g. trustee)"
             )
+    for group in settings.groups:
+        check_length(group.label, Group.label, f"group {group.key!r}: its name")
     if len(set(keys)) != len(keys):
         raise UserError("two groups have the same key")
     if "all" in keys:
@@ -185,9 +205,11 @@ def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> 
         loaded.validate_scope(scope)
     except fw.FrameworkError as exc:
         raise UserError(f"scope: {exc}") from exc
-    settings.scope = str(scope)
+    settings.scope = check_length(str(scope), Cycle.scope, "scope: the list of element codes")
     if settings.previous_cycle_id is not None:
-        previous = session.get(Cycle, settings.previous_cycle_id)
+        previous = None
+        if is_id(settings.previous_cycle_id):
+            previous = session.get(Cycle, settings.previous_cycle_id)
         if previous is None or previous.trust_id != trust.id:
             raise UserError(
                 f"previous cycle {settings.previous_cycle_id} is not a cycle of this trust"

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from email_validator import EmailNotValidError, validate_email
 
 from survey.errors import UserError
+from survey.models import Invitation
+from survey.services.limits import length_problem
 
 REQUIRED_COLUMNS = ("email", "name", "group")
 OPTIONAL_COLUMNS = ("school",)
@@ -139,6 +141,10 @@ def read_recipients(
                         issues.append(f"{email} is already invited to this cycle")
                     else:
                         seen[folded] = line
+            for column, attribute in (("name", Invitation.name), ("school", Invitation.school)):
+                problem = length_problem(raw.get(column, ""), attribute, column)
+                if problem:
+                    issues.append(problem)
             group = raw.get("group", "").strip().lower()
             if not group:
                 issues.append("group is empty")

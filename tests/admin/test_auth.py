@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from datetime import timedelta
 
 from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.db import db
-from survey.models import AdminUser, AuditEvent, Trust
-from survey.services.accounts import hash_password
+from survey.models import AdminSession, AdminUser, AuditEvent, Trust
+from survey.services.accounts import hash_password, reset_admin_password
+from survey.timeutil import utcnow
 from tests.admin.helpers import PASSWORD, Browser
 
 
@@ -132,19 +135,23 @@ def test_every_form_needs_its_csrf_token(
 
 
 def test_a_session_expires_after_its_lifetime(
-    app: Flask, signed_in: tuple[Browser, AdminUser, Trust]
+    app: Flask, signed_in: tuple[Browser, AdminUser, Trust], session: Session
 ) -> None:
     browser, _, _ = signed_in
     assert browser.get("/admin/").status_code == 200
-    lifetime = int(app.permanent_session_lifetime.total_seconds())
     with browser.client.session_transaction() as cookie:
         assert cookie.permanent
-        cookie["admin_login_at"] -= lifetime + 1
+    (held,) = session.scalars(select(AdminSession)).all()
+    lifetime = app.permanent_session_lifetime
+    assert held.expires_at - held.created_at == lifetime
+    held.expires_at = utcnow() - timedelta(seconds=1)  # as if the lifetime had passed
+    session.commit()
     response = browser.get("/admin/")
     assert response.status_code == 302
     page = browser.get(response.location).get_data(as_text=True)
     assert "Your session has expired" in page
     assert browser.get("/admin/").status_code == 302
+    assert session.scalars(select(AdminSession)).all() == []
 
 
 def test_signing_in_starts_a_fresh_session_and_signing_out_ends_it(
@@ -157,19 +164,23 @@ def test_signing_in_starts_a_fresh_session_and_signing_out_ends_it(
     browser.sign_in(admin.email)
     with browser.client.session_transaction() as cookie:
         assert "planted" not in cookie
-        assert cookie["admin_id"] == admin.id
+        token = cookie["admin_session"]
+    held = session.scalars(select(AdminSession)).one()
+    assert held.admin_id == admin.id
+    assert held.token_hash == hashlib.sha256(token.encode()).hexdigest() != token
     assert browser.client.get("/admin/logout").status_code == 405
     response = browser.post("/admin/logout", page="/admin/")
     assert response.status_code == 303
     assert browser.get("/admin/").status_code == 302
+    assert session.scalars(select(AdminSession)).all() == []
     actions = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions[-2:] == ["admin.sign-in", "admin.sign-out"]
 
 
-def test_changing_the_password_ends_existing_sessions(
+def test_resetting_the_password_ends_existing_sessions(
     signed_in: tuple[Browser, AdminUser, Trust], session: Session
 ) -> None:
     browser, admin, _ = signed_in
-    admin.password_hash = hash_password("a brand new password")
+    assert reset_admin_password(session, admin, "a brand new password", "cli") == 1
     session.commit()
     assert browser.get("/admin/").status_code == 302

@@ -60,7 +60,7 @@ def test_valid_link_redirects_to_the_token_free_form_without_using_the_link_up(
         assert "/s/" not in response.headers["Location"]
     with client.session_transaction() as stored:
         assert stored["invitation_id"] == oc.invitations[0].id
-        assert stored.permanent
+        assert not stored.permanent  # the cookie lasts for the browser session only
     assert query(
         "SELECT is_completed, is_declined FROM invitations WHERE id = :i", i=oc.invitations[0].id
     )[0] == (False, False)
