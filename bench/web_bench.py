@@ -88,7 +88,7 @@ BALLOTS_OPENED = 10
 # the same user (first requests of a worker: imports, templates, keys, the connection), so that
 # the unqueued run's percentiles are not a cold start's. Its submits are counted by the check.
 WARMUP_SECONDS = 2
-WARMUP_LINKS = 400
+WARMUP_LINKS = 1000
 SUBMIT_RUNS = ("submit_warmup", "submit_unqueued", "submit")
 FLOOR_RUNS = ("submit_floor_warmup", "submit_floor_unqueued", "submit_floor")
 
