@@ -1,13 +1,15 @@
-"""The floor: a bare Flask app with the respondent's three routes and nothing else (no database,
-no session, no templates, no CSRF), served by the same gunicorn setup as the real app.
+"""The form page's floor: a bare Flask app with the respondent's two GET routes and nothing else
+(no database, no session, no templates, no CSRF), served by the same gunicorn setup as the real
+app and driven by the same locust user (bench/locustfile.py `FormUser`).
 
-Each benchmark runs the same locust user against this app and against mat-review, so the ratio
-of the two rates says how much of the stack's own capacity the real work leaves.
+The ratio of the two rates says how much of the stack's own capacity rendering the real form
+leaves. The submit has a floor of its own that does the submit's database work:
+bench/db_floor_app.py.
 """
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request
+from flask import Flask, redirect
 from werkzeug.wrappers import Response
 
 app = Flask(__name__)
@@ -31,10 +33,3 @@ def landing(token: str) -> Response:
 @app.get("/survey")
 def show_form() -> str:
     return FORM_PAGE
-
-
-@app.post("/survey")
-def submit_form() -> Response:
-    # Read the body as the real handler does, so the floor includes parsing the form.
-    request.form.to_dict()
-    return redirect("/survey/done", code=303)
