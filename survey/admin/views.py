@@ -330,6 +330,7 @@ def cycle(cycle_id: int) -> ResponseReturnValue:
         framework=framework,
         scope_summary=admin_views.describe_scope(framework, found.scope),
         live=admin_views.live_status(db.session, found),
+        added_after_launch=admin_views.list_added_after_launch(db.session, found),
         has_report=_report(found) is not None,
         CycleState=CycleState,
     )

@@ -306,3 +306,34 @@ def test_band_follows_the_mean_as_printed() -> None:
     cell = report.elements[0].cells["head"]
     assert cell.mean_text == "2.50"
     assert cell.level is not None and cell.level.key == "amber-green"
+
+
+def test_movement_only_where_the_group_meets_the_threshold_in_both_cycles() -> None:
+    before = make_inputs(
+        [("exec", True, same("red", 2)), ("head", False, same("red", 3)),
+         ("middle", False, same("red", 2)), ("trustee", False, same("red", 4))]
+    )  # fmt: skip
+    now = make_inputs(
+        [("exec", True, same("green", 2)), ("head", False, same("green", 4)),
+         ("middle", False, same("green", 5)), ("trustee", False, same("green", 2))]
+    )  # fmt: skip
+    now.previous = before
+    report = build_report(now)
+    moves = {m.column.key: m for m in report.elements[0].movements}
+    assert moves["head"].change_text == "up 3.00"
+    # The open group is shown in both cycles, but as a small group: no movement.
+    assert moves["exec"].change is None
+    assert moves["exec"].reason == "fewer than 3 responses in this cycle"
+    assert moves["middle"].change is None and moves["middle"].reason == "hidden in Test cycle"
+    assert moves["trustee"].change is None and moves["trustee"].reason == "hidden in this cycle"
+    assert moves[ALL].reason == "the shown groups differ between the cycles"
+
+    # An open group that met the threshold this year but not last year: no movement either.
+    before.groups[0] = GroupInfo(1, "exec", "Exec", True)
+    before.responses[1] = 2
+    now.responses[1] = 3
+    now.ratings = pd.concat(
+        [now.ratings, pd.DataFrame([(1, c, "green") for c in CODES], columns=now.ratings.columns)]
+    )
+    moves = {m.column.key: m for m in build_report(now).elements[0].movements}
+    assert moves["exec"].reason == "fewer than 3 responses in Test cycle"
