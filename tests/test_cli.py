@@ -378,3 +378,38 @@ def test_framework_add_refuses_a_copy_of_a_built_in_file(runner, tmp_path: Path)
     result = runner.invoke(args=["framework", "add", str(own)])
     assert result.exit_code == 0, result.output
     assert "oak-own" in runner.invoke(args=["framework", "list"]).output
+
+
+def test_addresses_reaching_one_mailbox_are_duplicates_and_late_additions_are_named(
+    runner, session, cycle_id, tmp_path
+) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text("email,name,group\nAnn.Lee@oak.example,Ann Lee,headteacher\n")
+    assert runner.invoke(args=["cycle", "recipients", cycle_id, str(first)]).exit_code == 0
+    assert runner.invoke(args=["cycle", "launch", cycle_id]).exit_code == 0  # opens in 2030
+    late = tmp_path / "late.csv"
+    late.write_text(
+        "email,name,group\n"
+        "ann.lee+review@OAK.example,Ann again,headteacher\n"
+        "zed@oak.example,Zed Late,headteacher\n"
+        "Zed+1@oak.example,Zed twice,executive\n"
+    )
+    result = runner.invoke(args=["cycle", "recipients", cycle_id, str(late)])
+    assert result.exit_code == 1
+    assert (
+        "line 2: ann.lee+review@oak.example reaches the same mailbox as Ann.Lee@oak.example, "
+        "who is already invited to this cycle"
+    ) in result.output
+    assert "line 4: Zed+1@oak.example reaches the same mailbox as zed@oak.example on line 3" in (
+        result.output
+    )
+    late.write_text("email,name,group\nzed@oak.example,Zed Late,headteacher\n")
+    result = runner.invoke(args=["cycle", "recipients", cycle_id, str(late)])
+    assert result.exit_code == 0, result.output
+    # Stored as typed; the person added after launch is named in the audit log.
+    emails = session.scalars(select(Invitation.email).order_by(Invitation.id)).all()
+    assert emails == ["Ann.Lee@oak.example", "zed@oak.example"]
+    named = session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.action == "invitation.add-after-launch")
+    ).all()
+    assert named == ["Zed Late <zed@oak.example> to Headteachers"]

@@ -337,6 +337,7 @@ def _render_cycle(
         framework=framework,
         scope_summary=admin_views.describe_scope(framework, found.scope),
         live=admin_views.live_status(db.session, found),
+        added_after_launch=admin_views.list_added_after_launch(db.session, found),
         has_report=_report(found) is not None,
         CycleState=CycleState,
         errors=errors or {},

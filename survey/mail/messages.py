@@ -122,12 +122,14 @@ def anonymity_line(min_group_size: int, *, is_open_group: bool) -> str:
     """The anonymity promise in one line (SPEC section 5), true for this person's group."""
     if is_open_group:
         return (
-            "Your answers are stored without your name, email or link; your group's results are "
-            "shown as a group even though it is small, and nobody can see which answers are yours."
+            "Your answers are sealed and stored without your name, email or link; your group's "
+            "ratings are shown as a group even though it is small, so others may be able to work "
+            "out yours (the survey page explains)."
         )
     return (
-        "Your answers are stored without your name, email or link, results are shown only for "
-        f"groups of at least {min_group_size} people, and nobody can see which answers are yours."
+        "Your answers are sealed and stored without your name, email or link, results are shown "
+        f"only for groups of at least {min_group_size} people, and nobody, including the "
+        "trust's leaders, can tell which answers are yours."
     )
 
 

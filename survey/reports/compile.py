@@ -7,20 +7,29 @@ Two halves, so the rules can be tested without a database:
 No `request`, `g` or `current_app` anywhere here: the scheduler job, the CLI and the web page all
 call `compile_cycle(session, cycle)`.
 
-Suppression, the rules every output follows (they are also written into the report):
+Suppression, the rules every output follows (they are also written into the report). They are
+meant to hold against an insider too: someone who knows their own answers, or a CEO who answers
+for some of the invited addresses (tests/reports/test_insider.py proves it):
 1. A group with fewer submitted responses than `min_group_size` is hidden, unless it is an open
    group (its members were told before answering). Hidden cells carry no counts and no mean.
 2. The trust-wide column covers the shown groups only, so subtracting shown groups from it gives
    nothing but other shown groups.
-3. Hidden groups are combined into "other groups" only when together they reach `min_group_size`.
-   The combined column is not part of the trust-wide column, so no difference of two published
-   figures isolates a hidden group. Because a single hidden group is below the threshold on its
-   own, a combination that reaches it always holds at least two groups with responses; an
-   element's combined cell is still withheld when all its answers are the same, because each
-   small group's ratings would then follow from its (public) number of responses.
-4. Comments come only from groups with at least `min_comment_group_size` responses whose ratings
-   are shown, or from open groups; they are shuffled and listed by element, never by group.
-5. Movement is given only where the group is shown in both cycles.
+3. Hidden groups are combined into "other groups" only from hidden groups that each have at least
+   2 responses, and only when together those reach `min_group_size` (so at least two groups).
+   A group of one is never in it: its only member would learn the other groups' ratings by
+   taking their own away. The combined column is not part of the trust-wide column, so no
+   difference of two published figures isolates a hidden group. An element's combined cell is
+   withheld when all its answers, or all but one, are the same: then each small group's
+   ratings would follow from its (public) number of responses, or the one who answered
+   differently would learn everyone else's by taking their own answer away.
+4. Comments come only from shown groups with at least `min_comment_group_size` (and
+   `min_group_size`) responses; an open group's comments follow the same rule. They are
+   shuffled and listed by element, never by group.
+5. Movement is given only where the group is shown and meets `min_group_size` in both cycles.
+
+What remains, and respondents are told: a shown group's figures give its exact distribution,
+so when everyone in a group gives an element the same rating, that rating is plain; and someone
+who knows their own answer learns the others' ratings exactly when all the others agree.
 """
 
 from __future__ import annotations
@@ -200,6 +209,8 @@ class Column:
     is_shown: bool
     is_open: bool = False
     note: str = ""
+    # The keys of the groups whose answers the column adds up (none for a hidden group).
+    members: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -427,6 +438,17 @@ class _Figures:
     hidden: list[GroupInfo]
 
 
+def combined_cell_is_withheld(counts: Mapping[str, int]) -> bool:
+    """Rule 3: a combined cell is withheld when all its answers, or all but one, are the same.
+
+    All the same: each small group's ratings would follow from its number of responses. All but
+    one: the person who answered differently, taking their own answer away, would be left with
+    everyone else's, all the same. With at least two answers away from the most common one,
+    what is left after taking away any one answer still differs, so nobody is pinned."""
+    values = [int(v) for v in counts.values()]
+    return sum(values) - max(values, default=0) <= 1
+
+
 def _figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> _Figures:
     """Columns and cells with the suppression rules applied (see the module docstring)."""
     info = inputs.info
@@ -450,21 +472,25 @@ def _figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> _Figures:
             note = "open group: shown although small (its members were told before answering)"
         elif g.is_open:
             note = "open group"
-        columns.append(Column(g.key, g.label, "group", n[g.id], is_shown, g.is_open, note))
+        members = (g.key,) if is_shown else ()
+        columns.append(Column(g.key, g.label, "group", n[g.id], is_shown, g.is_open, note, members))
 
-    # Hidden groups combined: only when together they reach the threshold (rule 3).
-    hidden_total = sum(n[g.id] for g in hidden)
-    with_other = bool(hidden) and hidden_total >= threshold
+    # Hidden groups combined (rule 3): only those with at least 2 responses, and only when
+    # together they reach the threshold, which each alone does not, so there are at least two.
+    combined_groups = [g for g in hidden if n[g.id] >= 2]
+    combined_total = sum(n[g.id] for g in combined_groups)
+    with_other = combined_total >= threshold
     if with_other:
-        names = ", ".join(g.label for g in hidden if n[g.id])
+        names = ", ".join(g.label for g in combined_groups)
         columns.append(
             Column(
                 OTHER,
                 "Other groups combined",
                 "other",
-                hidden_total,
+                combined_total,
                 True,
                 note=f"{names} together; not part of the trust-wide column",
+                members=tuple(g.key for g in combined_groups),
             )
         )
     shown_total = sum(n[g.id] for g in shown)
@@ -478,6 +504,7 @@ def _figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> _Figures:
             note="trust-wide, over the shown groups only"
             if shown
             else "no group has enough responses to be shown",
+            members=tuple(g.key for g in shown),
         )
     )
 
@@ -489,7 +516,7 @@ def _figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> _Figures:
         summed = summed.reindex(index=codes, fill_value=0)
         return summed, _stats(summed, scale)
 
-    other_counts, other_stats = combined([g.id for g in hidden])
+    other_counts, other_stats = combined([g.id for g in combined_groups])
     all_counts, all_stats = combined([g.id for g in shown])
 
     def at(frame: pd.DataFrame, key: str | tuple[str, int]) -> pd.Series:
@@ -507,12 +534,14 @@ def _figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> _Figures:
                 row[g.key] = _hidden(g.key, n[g.id], hidden_reason)
         if with_other:
             answers = at(other_counts, code)
-            if sum(1 for value in answers if value > 0) >= 2:
-                row[OTHER] = _cell(OTHER, hidden_total, answers, at(other_stats, code), scale)
-            else:
+            if combined_cell_is_withheld({str(k): int(v) for k, v in answers.items()}):
                 row[OTHER] = _hidden(
-                    OTHER, hidden_total, "withheld: would reveal a small group's ratings"
+                    OTHER,
+                    combined_total,
+                    "withheld: too few different answers to keep the small groups apart",
                 )
+            else:
+                row[OTHER] = _cell(OTHER, combined_total, answers, at(other_stats, code), scale)
         if shown:
             row[ALL] = _cell(ALL, shown_total, at(all_counts, code), at(all_stats, code), scale)
         else:
@@ -541,7 +570,8 @@ def _movements(
     current: _Figures,
     elements: Sequence[ElementReport],
 ) -> None:
-    """Attach movement since the previous cycle: only where the group is shown in both."""
+    """Attach movement since the previous cycle: only where the group is shown in both and
+    meets the threshold in both (an open group shown although small has no movement)."""
     previous = inputs.previous
     if previous is None:
         return
@@ -553,6 +583,9 @@ def _movements(
     ]
     prev = _figures(previous, prev_elements)
     prev_columns = {c.key: c for c in prev.columns if c.kind == "group"}
+    prev_responses = {c.key: c.responses for c in prev.columns}
+    threshold = inputs.info.min_group_size
+    prev_threshold = previous.info.min_group_size
     same_groups = {g.key for g in current.shown} == {g.key for g in prev.shown}
     prev_title = previous.info.title
     for report in elements:
@@ -571,10 +604,14 @@ def _movements(
                 reason = f"no such group in {prev_title}"
             elif not column.is_shown:
                 reason = "hidden in this cycle"
+            elif column.responses < threshold:
+                reason = f"fewer than {threshold} responses in this cycle"
             else:
                 prev_cell = prev_cells.get(column.key)
                 if prev_cell is None or prev_cell.is_hidden:
                     reason = f"hidden in {prev_title}"
+                elif prev_responses.get(column.key, 0) < prev_threshold:
+                    reason = f"fewer than {prev_threshold} responses in {prev_title}"
                 elif prev_cell.mean is None or cell.mean is None:
                     reason = "no ratings to compare"
             if reason is not None or prev_cell is None:
@@ -593,15 +630,18 @@ def _rules(info: CycleInfo) -> list[str]:
         "before answering that its ratings would be shown.",
         "The trust-wide column (All shown groups) is computed over the shown groups only, so "
         "no subtraction of published figures can reveal a hidden group.",
-        f"Hidden groups are combined into 'Other groups combined' only when together they have "
-        f"at least {m} responses; that column is kept out of the trust-wide column, and an "
-        "element's combined cell is withheld when every answer in it is the same (each small "
-        "group's ratings would then be known).",
-        f"Comments are shown only from groups with at least {max(m, mc)} responses whose "
-        "ratings are shown, or from open groups; they are in random order, listed by element, "
-        "never by group, school or person.",
-        "Movement since the previous cycle is shown only where the group is shown in both "
-        "cycles (and, for the trust-wide column, where the same groups are shown in both).",
+        "Hidden groups with at least 2 responses each are combined into 'Other groups "
+        f"combined' only when together they have at least {m} responses; a hidden group with "
+        "a single response is never included. That column is kept out of the trust-wide "
+        "column, and an element's combined cell is withheld when all its answers, or all but "
+        "one, are the same (a small group's ratings, or everyone else's to the one who "
+        "answered differently, would then be known).",
+        f"Comments are shown only from shown groups with at least {max(m, mc)} responses, open "
+        "groups included; they are in random order, listed by element, never by group, school "
+        "or person.",
+        "Movement since the previous cycle is shown only where the group is shown with at "
+        "least the minimum number of responses in both cycles (and, for the trust-wide "
+        "column, where the same groups are shown in both).",
         "Mean scores run from 1 (" + info.framework.scale.levels[0].label + ") to "
         f"{len(info.framework.scale.levels)} ({info.framework.scale.levels[-1].label}); "
         "'don't know' answers count as answered but carry no score. Spread is the standard "
@@ -632,11 +672,9 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     figures = _figures(inputs, elements)
     headings = {h.number: h for h in framework.headings}
 
-    eligible = {
-        g.id
-        for g in figures.shown
-        if g.is_open or inputs.responses.get(g.id, 0) >= info.min_comment_group_size
-    }
+    # Rule 4: an open group's comments follow the comment threshold like any other group's.
+    comment_threshold = max(info.min_group_size, info.min_comment_group_size)
+    eligible = {g.id for g in figures.shown if inputs.responses.get(g.id, 0) >= comment_threshold}
     comments: dict[str, list[str]] = {e.code: [] for e in elements}
     frame = inputs.comments
     if len(frame):

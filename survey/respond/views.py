@@ -33,7 +33,11 @@ from survey.extensions import limiter
 from survey.models import Invitation
 from survey.respond import bp, redaction
 from survey.services import responses
-from survey.services.cycles import get_cycle_framework, get_cycle_scope
+from survey.services.cycles import (
+    count_group_invitations,
+    get_cycle_framework,
+    get_cycle_scope,
+)
 from survey.services.links import resolve_token
 from survey.services.responses import Answers, Outcome, Standing
 
@@ -193,6 +197,7 @@ def _render_form(
             cycle=cycle,
             trust=cycle.trust,
             group=invitation.group,
+            group_invited=count_group_invitations(db.session, invitation.group),
             framework=framework,
             scope=scope,
             sections=[(h, els) for h, els in sections if els],

@@ -29,6 +29,7 @@ from survey.models import (
 )
 from survey.services.audit import record_event
 from survey.services.cycles import (
+    ADDED_AFTER_LAUNCH,
     GroupStatus,
     add_invitations,
     cycle_status,
@@ -267,7 +268,9 @@ def add_one_person(
     writer.writerow([email, name, group, school])
     preview = preview_recipients(session, cycle, buffer.getvalue())
     if not preview.is_valid:
-        raise UserError(preview.sheet.problems[0].message)
+        # "Not added:" first, so that the message never starts with the address (the page
+        # capitalises a message's first letter, which would change the address shown).
+        raise UserError(f"not added: {preview.sheet.problems[0].message}")
     (invitation,) = add_invitations(session, cycle, preview.sheet.rows, actor)
     return invitation
 
@@ -344,6 +347,18 @@ def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor:
     record_event(session, actor, "invitation.resend", cycle=cycle, detail=invitation.email)
     session.flush()
     return invitation
+
+
+def list_added_after_launch(session: Session, cycle: Cycle) -> list[AuditEvent]:
+    """Everyone invited after the cycle was launched, oldest first, as the audit log names them
+    (so the list survives a removal, and a purge leaves "[removed]" in place of the names)."""
+    return list(
+        session.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.cycle_id == cycle.id, AuditEvent.action == ADDED_AFTER_LAUNCH)
+            .order_by(AuditEvent.occurred_at, AuditEvent.id)
+        )
+    )
 
 
 # -- audit log ------------------------------------------------------------------------------------

@@ -291,9 +291,15 @@ def get_cycle_scope(cycle: Cycle) -> fw.Scope:
 # -- recipients ---------------------------------------------------------------------------------
 
 
+# The audit action naming one person invited after the cycle was launched.
+ADDED_AFTER_LAUNCH = "invitation.add-after-launch"
+
+
 def existing_emails(session: Session, cycle: Cycle) -> set[str]:
+    """The addresses invited to the cycle, as stored (`read_recipients` finds duplicates by
+    mailbox, so that Ann+x@School.org is a duplicate of ann@school.org)."""
     return {
-        e.lower()
+        e
         for e in session.scalars(
             select(Invitation.email).where(
                 Invitation.cycle_id == cycle.id, Invitation.email.is_not(None)
@@ -332,6 +338,20 @@ def add_invitations(
 
         enqueue_invitations(session, cycle)
     record_event(session, actor, "recipients.add", cycle=cycle, detail=f"{len(rows)} people")
+    if cycle.state in (CycleState.SCHEDULED, CycleState.OPEN):
+        # Each person added after launch is named, so that nobody can quietly add addresses
+        # they control to a group (the cycle page lists these too). Plain name and address:
+        # a purge replaces them with "[removed]".
+        labels = {g.key: g.label for g in cycle.groups}
+        for row in rows:
+            person = f"{row.name} <{row.email}>" if row.name else row.email
+            record_event(
+                session,
+                actor,
+                ADDED_AFTER_LAUNCH,
+                cycle=cycle,
+                detail=f"{person} to {labels[row.group]}",
+            )
     return invitations
 
 
@@ -344,6 +364,16 @@ def import_recipients(
     if sheet.problems:
         raise RecipientErrors(sheet.problems)
     return add_invitations(session, cycle, sheet.rows, actor)
+
+
+def count_group_invitations(session: Session, group: Group) -> int:
+    """How many people were invited in one group (respondents are told, to judge their group)."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Invitation).where(Invitation.group_id == group.id)
+        )
+        or 0
+    )
 
 
 def count_invitations(session: Session, cycle: Cycle) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
@@ -79,10 +80,22 @@ def normalise_email(value: str) -> str:
     return str(result.normalized)
 
 
+def mailbox_key(address: str) -> str:
+    """The same key for two addresses that reach the same mailbox: letters in any case, and a
+    `+tag` after the local part (Ann+x@School.org reaches ann@school.org). One person invited
+    twice would answer twice, and would then know another member's answers in a small group."""
+    local, _, domain = address.rpartition("@")
+    base = local.split("+", 1)[0] or local
+    return f"{base}@{domain}".casefold()
+
+
 def read_recipients(
-    data: bytes | str, group_keys: list[str], existing_emails: set[str] | None = None
+    data: bytes | str, group_keys: list[str], existing_emails: Iterable[str] = ()
 ) -> RecipientSheet:
-    """Check the whole file and return every good row and every problem with its line number."""
+    """Check the whole file and return every good row and every problem with its line number.
+
+    `existing_emails` are the addresses already invited to the cycle. Addresses are kept as
+    typed; duplicates are found by `mailbox_key`, and a problem names both addresses."""
     text = decode(data)
     if not text.strip():
         raise UserError("the file is empty (expected a header line: email,name,group)")
@@ -107,8 +120,8 @@ def read_recipients(
 
     index = {name: header.index(name) for name in header if name}
     known_groups = set(group_keys)
-    seen: dict[str, int] = {}
-    existing = {e.lower() for e in (existing_emails or set())}
+    seen: dict[str, tuple[int, str]] = {}  # mailbox key -> (line, address) of its first row
+    existing = {mailbox_key(e): e for e in existing_emails}
     rows: list[RecipientRow] = []
     problems: list[RowProblem] = []
     try:
@@ -134,13 +147,26 @@ def read_recipients(
                 except EmailNotValidError as exc:
                     issues.append(f"{email!r} is not a valid email address ({exc})")
                 else:
-                    folded = email.lower()
-                    if folded in seen:
-                        issues.append(f"{email} appears twice (also on line {seen[folded]})")
-                    elif folded in existing:
-                        issues.append(f"{email} is already invited to this cycle")
+                    key = mailbox_key(email)
+                    if key in seen:
+                        seen_line, seen_email = seen[key]
+                        if seen_email == email:
+                            issues.append(f"{email} appears twice (also on line {seen_line})")
+                        else:
+                            issues.append(
+                                f"{email} reaches the same mailbox as {seen_email} on line "
+                                f"{seen_line}"
+                            )
+                    elif key in existing:
+                        if existing[key] == email:
+                            issues.append(f"{email} is already invited to this cycle")
+                        else:
+                            issues.append(
+                                f"{email} reaches the same mailbox as {existing[key]}, who is "
+                                "already invited to this cycle"
+                            )
                     else:
-                        seen[folded] = line
+                        seen[key] = (line, email)
             for column, attribute in (("name", Invitation.name), ("school", Invitation.school)):
                 problem = length_problem(raw.get(column, ""), attribute, column)
                 if problem:

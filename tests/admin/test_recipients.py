@@ -3,6 +3,7 @@ one person added; the invitation list (delivery only, never completion); resendi
 
 from __future__ import annotations
 
+import html
 import io
 import re
 from collections.abc import Callable
@@ -12,6 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.models import AdminUser, AuditEvent, Cycle, CycleState, Invitation, OutboxMessage, Trust
+from survey.services.cycles import launch_cycle, purge_cycle
+from survey.timeutil import format_local
 from tests.admin.helpers import Browser
 
 SignedIn = tuple[Browser, AdminUser, Trust]
@@ -214,3 +217,109 @@ def test_resend_queues_a_new_invitation_and_says_the_same_for_everyone(
     other = make_cycle(trust, title="Other")
     stray = f"/admin/cycles/{other.id}/invitations/{waiting.id}/resend"
     assert browser.post(stray, page="/admin/").status_code == 404
+
+
+def test_addresses_that_reach_the_same_mailbox_are_duplicates_naming_both(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    url = f"/admin/cycles/{cycle.id}/recipients"
+    rows = (
+        "email,name,group\n"
+        "ann@oak.example,Ann,headteacher\n"
+        "Ann+review@Oak.example,Ann again,headteacher\n"
+        "ANN@OAK.EXAMPLE,Ann shouting,executive\n"
+        "annie@oak.example,Annie,headteacher\n"
+    )
+    response = browser.post(url, {"rows": rows})
+    assert response.status_code == 422
+    page = html.unescape(response.get_data(as_text=True))
+    assert "2 of 4 rows need correcting" in page
+    assert (
+        "Line 3: Ann+review@oak.example reaches the same mailbox as ann@oak.example on line 2"
+    ) in page
+    assert "Line 4: ANN@oak.example reaches the same mailbox as ann@oak.example on line 2" in page
+    assert invitations_of(session, cycle) == 0
+
+    # A clean file: the address is stored as it was typed (the domain in lower case).
+    clean = browser.post(
+        url, {"rows": "email,name,group\nAnn.Lee+Review@Oak.example,Ann,headteacher\n"}
+    )
+    confirm = browser.post(
+        f"{url}/confirm",
+        {"pending": pending_token(clean.get_data(as_text=True))},
+        page=f"/admin/cycles/{cycle.id}",
+    )
+    assert confirm.status_code == 303
+    stored = session.scalars(select(Invitation.email).where(Invitation.cycle_id == cycle.id)).all()
+    assert stored == ["Ann.Lee+Review@oak.example"]
+
+    # One person, checked by the same rule.
+    person = {"email": "ann.lee@oak.example", "name": "Ann", "group": "executive", "school": ""}
+    added = browser.post(f"{url}/add", person, page=f"/admin/cycles/{cycle.id}/invitations")
+    shown = html.unescape(browser.get(added.location).get_data(as_text=True))
+    assert (
+        "Not added: ann.lee@oak.example reaches the same mailbox as "
+        "Ann.Lee+Review@oak.example, who is already invited to this cycle"
+    ) in " ".join(shown.split())
+    assert invitations_of(session, cycle) == 1
+
+
+def test_people_added_after_launch_are_named_in_the_audit_log_and_on_the_cycle_page(
+    signed_in: SignedIn,
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Invitation]],
+) -> None:
+    browser, admin, trust = signed_in
+    cycle = make_cycle(trust)
+    add_people(cycle, {"headteacher": 3})  # before launch: not listed
+    launch_cycle(session, cycle, admin.email)
+    session.commit()
+    assert cycle.state == CycleState.OPEN
+    page = browser.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True)
+    assert 'id="added-after-launch"' not in page
+
+    url = f"/admin/cycles/{cycle.id}/recipients"
+    person = {"email": "pat@oak.example", "name": "Pat Late", "group": "headteacher", "school": ""}
+    browser.post(f"{url}/add", person, page=f"/admin/cycles/{cycle.id}/invitations")
+    file = (
+        "email,name,group\nquinn@oak.example,Quinn Late,executive\nrae@oak.example,,headteacher\n"
+    )
+    preview = browser.post(url, {"rows": file})
+    browser.post(
+        f"{url}/confirm",
+        {"pending": pending_token(preview.get_data(as_text=True))},
+        page=f"/admin/cycles/{cycle.id}",
+    )
+    events = session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.action == "invitation.add-after-launch")
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [(e.actor, e.detail) for e in events] == [
+        (admin.email, "Pat Late <pat@oak.example> to Headteachers"),
+        (admin.email, "Quinn Late <quinn@oak.example> to Executive leaders and chair"),
+        (admin.email, "rae@oak.example to Headteachers"),
+    ]
+    page = html.unescape(browser.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True))
+    listed = page[page.index('id="added-after-launch"') :]
+    listed = " ".join(listed[: listed.index("</div>")].split())
+    when = format_local(events[0].occurred_at, trust.timezone)
+    assert (
+        f"<li>Pat Late <pat@oak.example> to Headteachers, {when}, by {admin.email}</li>" in listed
+    )
+    assert "Quinn Late <quinn@oak.example> to Executive leaders and chair" in listed
+    assert "rae@oak.example to Headteachers" in listed
+    audit = html.unescape(browser.get(f"/admin/trusts/{trust.slug}/audit").get_data(as_text=True))
+    assert "Pat Late <pat@oak.example> to Headteachers" in audit
+
+    # After the report, a purge leaves the record with the names and addresses removed.
+    cycle.state = CycleState.REPORTED
+    session.commit()
+    purge_cycle(session, cycle, admin.email)
+    session.commit()
+    page = html.unescape(browser.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True))
+    assert "[removed] <[removed]> to Headteachers" in page
+    assert "Pat Late" not in page and "pat@oak.example" not in page

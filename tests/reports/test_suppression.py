@@ -112,48 +112,62 @@ def test_open_group_is_shown_even_when_small() -> None:
     assert "open group" in report.column("exec").note
 
 
-def test_hidden_groups_are_combined_only_when_together_they_reach_the_threshold() -> None:
-    answers = {"1A": ["red", "green", "green"], "2A": ["green"] * 3, "3A": ["red"] * 3}
+def test_hidden_groups_of_two_or_more_are_combined_when_together_they_reach_the_threshold() -> None:
     inputs = make_inputs(
         [
-            ("trustee", False, {c: a[:1] for c, a in answers.items()}),
+            ("trustee", False, {"1A": ["red", "green"], "2A": ["green"] * 2, "3A": ["red"] * 2}),
             ("head", False, mixed(5)),
-            ("governor", False, {c: a[1:] for c, a in answers.items()}),
+            ("governor", False, {"1A": ["green", "amber-green"], "2A": ["green"] * 2,
+                                 "3A": ["red", "green"]}),
+            ("solo", False, {"1A": ["red"], "2A": ["red"], "3A": ["red"]}),
         ]
-    )
+    )  # fmt: skip
     report = build_report(inputs)
-    assert [c.key for c in report.columns] == ["trustee", "head", "governor", OTHER, ALL]
+    assert [c.key for c in report.columns] == ["trustee", "head", "governor", "solo", OTHER, ALL]
+    other_column = report.column(OTHER)
+    # The group of one is left out: its member would learn the others' ratings.
+    assert other_column.members == ("trustee", "governor") and other_column.responses == 4
+    assert other_column.note.startswith("Trustee, Governor together")
     other = {e.element.code: e.cells[OTHER] for e in report.elements}
-    assert other["1A"].counts == {"red": 1, "amber-red": 0, "amber-green": 0, "green": 2,
+    assert other["1A"].counts == {"red": 1, "amber-red": 0, "amber-green": 1, "green": 2,
                                   "dont-know": 0}  # fmt: skip
-    # Every answer the same: each small group's ratings would follow, so the cell is withheld.
+    # Every answer the same: each small group's ratings would follow, so the cell is withheld;
+    # all but one the same: the one who answered differently would know everyone else's.
     assert other["2A"].is_hidden and other["3A"].is_hidden
     # The combined column stays out of the trust-wide column and out of summary.csv.
     assert report.elements[0].cells[ALL].counts == report.elements[0].cells["head"].counts
-    assert {r["group"] for r in csv_rows(report)} == {"trustee", "head", "governor", "all"}
+    assert {r["group"] for r in csv_rows(report)} == {"trustee", "head", "governor", "solo", "all"}
     html = str(render_report_html(report))
     assert "Other groups combined" in html and "not part of the trust-wide column" in html
-    assert "Hidden: withheld: would reveal a small group&#39;s ratings" in html
-
-    two_hidden = make_inputs([("trustee", False, mixed(1)), ("head", False, mixed(5)),
-                              ("governor", False, mixed(1))])  # fmt: skip
-    assert OTHER not in [c.key for c in build_report(two_hidden).columns]
+    assert "Hidden: withheld: too few different answers to keep the small groups apart" in html
 
 
-def test_comments_come_only_from_groups_over_the_comment_threshold_or_open() -> None:
+def test_a_hidden_group_of_one_is_never_combined() -> None:
+    # 1 + 2 reach the threshold of 3, but the one person would learn the pair's ratings by
+    # taking their own away: no combined column at all.
+    one_and_two = make_inputs([("trustee", False, mixed(1)), ("head", False, mixed(5)),
+                               ("governor", False, mixed(2))])  # fmt: skip
+    assert OTHER not in [c.key for c in build_report(one_and_two).columns]
+    ones = make_inputs([("a", False, mixed(1)), ("b", False, mixed(1)), ("c", False, mixed(1))])
+    assert OTHER not in [c.key for c in build_report(ones).columns]
+
+
+def test_comments_come_only_from_shown_groups_over_the_comment_threshold() -> None:
     inputs = make_inputs(
         [
-            ("exec", True, mixed(2)),  # open: shown with its comments
+            ("exec", True, mixed(2)),  # open: ratings shown, but too few for comments
+            ("board", True, mixed(5)),  # open and over the comment threshold
             ("head", False, mixed(4)),  # shown (>= 3) but below the comment threshold of 5
             ("middle", False, mixed(5)),
             ("trustee", False, mixed(2)),  # hidden
         ]
     )
     report = build_report(inputs)
+    assert report.column("exec").is_shown
     authors = {c.split(" #")[0] for e in report.elements for c in e.comments}
-    assert authors == {"comment from exec", "comment from middle"}
+    assert authors == {"comment from board", "comment from middle"}
     assert sorted(report.elements[0].comments) == sorted(
-        [f"comment from exec #{j}" for j in range(2)]
+        [f"comment from board #{j}" for j in range(5)]
         + [f"comment from middle #{j}" for j in range(5)]
     )
 
@@ -248,12 +262,13 @@ def test_no_published_figure_derives_a_hidden_group(inputs: CycleInputs) -> None
             cell = element.cells[column.key]
             if cell.counts is None:
                 continue
+            covered = [ids[key] for key in column.members]
             if column.kind == "group":
-                covered = [ids[column.key]]
+                assert covered == [ids[column.key]]
             elif column.kind == "all":
-                covered = shown
+                assert covered == shown
             else:
-                covered = [g for g, h in is_hidden.items() if h]
+                assert covered == [g for g in hidden if n[g] >= 2]
             assert dict(cell.counts) == true_counts(element.element.code, covered)
             assert not (len(covered) == 1 and is_hidden[covered[0]])
             vector = [0] * len(inputs.groups)
@@ -263,21 +278,22 @@ def test_no_published_figure_derives_a_hidden_group(inputs: CycleInputs) -> None
             coverages.append(vector)
             if column.kind == "other":
                 # Combined only when together they reach the threshold, which takes at least
-                # two hidden groups with responses; and the answers differ, so each group's
-                # share of them could be split another way.
+                # two hidden groups of at least 2; and at least two answers differ from the
+                # most common one, so each group's share could be split another way, even
+                # by one of their members taking their own answer away.
                 assert sum(n[g] for g in covered) >= info.min_group_size
-                assert sum(1 for g in covered if n[g] > 0) >= 2
-                assert sum(1 for v in cell.counts.values() if v > 0) >= 2
+                assert len(covered) >= 2 and all(n[g] >= 2 for g in covered)
+                assert sum(cell.counts.values()) - max(cell.counts.values()) >= 2
         for g in hidden:
             target = [0] * len(inputs.groups)
             target[group_index[g]] = 1
             assert not _in_span(coverages, target), f"group {g} is derivable"
 
-    # Comments only from groups over both thresholds, or open groups.
+    # Comments only from groups over both thresholds, open groups included.
     allowed = {
         g.key
         for g in inputs.groups
-        if g.is_open or n[g.id] >= max(info.min_group_size, info.min_comment_group_size)
+        if n[g.id] >= max(info.min_group_size, info.min_comment_group_size)
     }
     for element in report.elements:
         for comment in element.comments:
@@ -290,3 +306,34 @@ def test_band_follows_the_mean_as_printed() -> None:
     cell = report.elements[0].cells["head"]
     assert cell.mean_text == "2.50"
     assert cell.level is not None and cell.level.key == "amber-green"
+
+
+def test_movement_only_where_the_group_meets_the_threshold_in_both_cycles() -> None:
+    before = make_inputs(
+        [("exec", True, same("red", 2)), ("head", False, same("red", 3)),
+         ("middle", False, same("red", 2)), ("trustee", False, same("red", 4))]
+    )  # fmt: skip
+    now = make_inputs(
+        [("exec", True, same("green", 2)), ("head", False, same("green", 4)),
+         ("middle", False, same("green", 5)), ("trustee", False, same("green", 2))]
+    )  # fmt: skip
+    now.previous = before
+    report = build_report(now)
+    moves = {m.column.key: m for m in report.elements[0].movements}
+    assert moves["head"].change_text == "up 3.00"
+    # The open group is shown in both cycles, but as a small group: no movement.
+    assert moves["exec"].change is None
+    assert moves["exec"].reason == "fewer than 3 responses in this cycle"
+    assert moves["middle"].change is None and moves["middle"].reason == "hidden in Test cycle"
+    assert moves["trustee"].change is None and moves["trustee"].reason == "hidden in this cycle"
+    assert moves[ALL].reason == "the shown groups differ between the cycles"
+
+    # An open group that met the threshold this year but not last year: no movement either.
+    before.groups[0] = GroupInfo(1, "exec", "Exec", True)
+    before.responses[1] = 2
+    now.responses[1] = 3
+    now.ratings = pd.concat(
+        [now.ratings, pd.DataFrame([(1, c, "green") for c in CODES], columns=now.ratings.columns)]
+    )
+    moves = {m.column.key: m for m in build_report(now).elements[0].movements}
+    assert moves["exec"].reason == "fewer than 3 responses in Test cycle"

@@ -27,6 +27,11 @@ def _page(response: Any) -> str:
     return html.unescape(response.get_data(as_text=True))
 
 
+def _words(page: str) -> str:
+    """The page's text with its tags taken out and its white space collapsed."""
+    return " ".join(re.sub(r"<[^>]+>", "", page).split())
+
+
 def _submit(client: FlaskClient, token: str, data: dict[str, str], action: str = "submit") -> Any:
     return client.post("/survey", data={**data, "action": action, "csrf_token": token})
 
@@ -64,11 +69,21 @@ def test_the_form_shows_every_element_in_scope_with_its_questions_and_descriptor
     assert "diagnostic, not a judgement" in page
     assert "tool is diagnostic, not evaluative or judgemental" in page  # the framework's own
     assert (
-        "Your ratings and comments are stored without your name, email or link. Results are "
-        "shown only for groups of at least 4 people. Nobody, including the trust's leaders and "
-        "the people who run this service, can see which answers are yours."
+        "Your ratings and comments are sealed as soon as you submit them and are stored without "
+        "your name, email or link. Results are shown only for groups of at least 4 people. "
+        "Nobody, including the trust's leaders, can tell which answers are yours."
     ) in flat
-    assert "Written comments are shown only for groups of at least 6 people" in flat
+    words = _words(page)
+    assert "You are one of 3 people invited in the group Headteachers." in words
+    assert "Written comments are shown only for groups where at least 6 people answer" in flat
+    # How that is kept, before any question: the unanimous group and the one honest limit.
+    assert flat.index("How your answers are protected") < flat.index('<fieldset class="element')
+    assert "if everyone in a group gives an element the same rating, the results show it" in flat
+    assert (
+        "Whoever holds this service's secret key and watches its database while the review is "
+        "open could match answers to people. The people who run the service keep that key "
+        "apart from the database and its backups."
+    ) in flat
     assert "deleted when you submit, or when the review closes" in flat
     assert "open-group" not in page
     # Every element: a fieldset with a legend, its focus labels, start questions only.
@@ -122,14 +137,36 @@ def test_an_open_group_is_told_its_ratings_are_shown_though_it_is_small(
     )
     open_form(client, oc.links[0])
     page = _page(client.get("/survey"))
-    assert 'id="open-group"' in page
-    assert "ratings will be shown in the results even if it has fewer than" in " ".join(
-        page.split()
-    )
-    assert "Executive leaders and chair" in page
+    flat = " ".join(page.split())
+    words = _words(page)
+    # What is true for them comes first, and nothing calls their answers anonymous.
+    panel = flat[flat.index('id="anonymity"') :]
+    assert panel.index('id="open-group"') < panel.index("<p>")
+    assert "Your group's ratings are shown as a group, even though it is small" in flat
+    assert (
+        "You are one of 2 people invited in the group Executive leaders and chair. The trust "
+        "has marked this group as open: when the review closes, its ratings are shown together "
+        "in the results even if fewer than 3 of you answer."
+    ) in words
+    assert "may be able to work out yours" in flat
+    assert (
+        "Your written comments follow the same rule as everyone's: they are shown only if at "
+        "least 5 people in your group answer"
+    ) in flat
+    assert "Your answers are anonymous" not in flat
+    # The promise is still shown, as what holds for every other group.
+    assert (
+        'For every other group the promise is: <q class="promise-text">Your ratings and '
+        "comments are sealed as soon as you submit them"
+    ) in flat
+    assert "How your answers are protected" in flat
+
     other = oc.links[2]
     client.get(other)
-    assert 'id="open-group"' not in _page(client.get("/survey"))
+    page = _page(client.get("/survey"))
+    assert 'id="open-group"' not in page
+    assert "Your answers are anonymous" in page
+    assert "You are one of 3 people invited in the group Headteachers." in _words(page)
 
 
 # -- validation ---------------------------------------------------------------------------------
