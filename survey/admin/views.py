@@ -500,7 +500,7 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
 
 def _person_field(message: str) -> str:
     """Which field of the add-one-person form a complaint of the recipient checks is about."""
-    lowered = message.lower()
+    lowered = message.lower().removeprefix("not added: ")
     for name in ("name", "school", "group"):
         if lowered.startswith(name) or lowered.startswith(f"unknown {name}"):
             return name
