@@ -447,7 +447,7 @@ FORM_CASES = [
         lambda p: f"/admin/cycles/{p.draft.id}/recipients/add",
         _person(group=LONG),
         422,
-        "Unknown group",
+        "Not added: unknown group",
         page=lambda p: f"/admin/cycles/{p.draft.id}/invitations",
     ),
     FormCase(
