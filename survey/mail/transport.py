@@ -283,13 +283,9 @@ class SMTPConnection:
                 smtp.ehlo()
             if s.username:
                 smtp.login(s.username, s.password or "")
-        except smtplib.SMTPResponseException as exc:
-            _quietly_close(smtp)
-            raise ConnectionFailure(
-                f"{s.describe()} refused the session: {_reply(exc.smtp_code, exc.smtp_error)}"
-            ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             _quietly_close(smtp)
+            # Cut off by the watchdog, whatever smtplib made of the half-read reply.
             fired = self._watchdog.fired
             if fired == "stopped":
                 raise SendAbandoned(f"stopped while connecting to {s.describe()}") from exc
@@ -297,6 +293,9 @@ class SMTPConnection:
                 raise ConnectionFailure(
                     f"{s.describe()} answered too slowly while we connected (cut off in time)"
                 ) from exc
+            if isinstance(exc, smtplib.SMTPResponseException):
+                reply = _reply(exc.smtp_code, exc.smtp_error)
+                raise ConnectionFailure(f"{s.describe()} refused the session: {reply}") from exc
             raise ConnectionFailure(f"cannot connect to {s.describe()}: {exc}") from exc
         finally:
             fired = self._watchdog.disarm()
@@ -315,27 +314,30 @@ class SMTPConnection:
         self._watchdog.arm(smtp, deadline)
         try:
             smtp.send_message(message, to_addrs=[recipient])
-        except smtplib.SMTPRecipientsRefused as exc:
-            code, reply = next(iter(exc.recipients.values()))
-            self._after_failure()
-            raise _classify(code, reply) from exc
-        except smtplib.SMTPResponseException as exc:
-            # Sender refused, data refused, or a reply we did not expect.
-            self._after_failure()
-            raise _classify(exc.smtp_code, exc.smtp_error) from exc
         except (OSError, smtplib.SMTPException) as exc:
-            # Dropped connection, timeout, cut off: the message may or may not have arrived; the
-            # row keeps its Message-ID, so a second copy is recognisable.
-            self._reset()
-            fired = self._watchdog.fired
             where = self.settings.describe()
-            if fired == "stopped":
-                raise SendAbandoned(f"stopped while sending to {where}") from exc
-            if fired == "deadline":
+            # Cut off by the watchdog, whatever smtplib made of the half-read reply. The message
+            # may or may not have arrived; the row keeps its Message-ID, so a second copy is
+            # recognisable.
+            fired = self._watchdog.fired
+            if fired is not None:
+                self._reset()
+                if fired == "stopped":
+                    raise SendAbandoned(f"stopped while sending to {where}") from exc
                 raise TemporaryFailure(
                     f"{where} did not take the message in time (it answers too slowly); "
                     "it will be sent again"
                 ) from exc
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                code, reply = next(iter(exc.recipients.values()))
+                self._after_failure()
+                raise _classify(code, reply) from exc
+            if isinstance(exc, smtplib.SMTPResponseException):
+                # Sender refused, data refused, or a reply we did not expect.
+                self._after_failure()
+                raise _classify(exc.smtp_code, exc.smtp_error) from exc
+            # A dropped connection or a timeout.
+            self._reset()
             raise TemporaryFailure(f"connection to {where} lost: {exc}") from exc
         finally:
             if self._watchdog.disarm() is not None:
