@@ -334,6 +334,32 @@ def enqueue_report_emails(
     return _insert_new(session, rows)
 
 
+def resend_report_email(
+    session: Session, cycle: Cycle, message_id: int, *, now: datetime | None = None
+) -> OutboxMessage:
+    """Try a report email that has not been delivered again now: one still being retried is
+    made due at once; one the server refused for good (5xx) is taken up again, with its same
+    Message-ID (it never arrived). Raises `UserError` for one already delivered."""
+    row = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.cycle_id == cycle.id,
+            OutboxMessage.kind == MessageKind.REPORT,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None or not row.recipient:
+        raise UserError(f"cycle {cycle.id} has no such report email")
+    if row.status == OutboxStatus.SENT:
+        raise UserError(f"the report email to {row.recipient} has already been delivered")
+    row.status = OutboxStatus.PENDING
+    row.next_attempt_at = now or utcnow()
+    session.flush()
+    return row
+
+
 def _report_page_url(cycle: Cycle) -> str | None:
     """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
     try:
