@@ -174,13 +174,6 @@ def test_a_refused_login_is_a_connection_failure_that_never_shows_the_password(
 # -- time limits: a server that trickles ------------------------------------------------------
 
 
-@pytest.fixture
-def trickler() -> Iterator[TricklingServer]:
-    server = TricklingServer(trickle_seconds=0.2).start()
-    yield server
-    server.stop()
-
-
 def test_a_reply_trickled_byte_by_byte_is_cut_off_at_the_deadline_and_the_next_message_goes(
     trickler: TricklingServer,
 ) -> None:
