@@ -141,11 +141,6 @@ def test_a_scheduler_a_day_ahead_closes_nothing_and_says_why(
     assert state(session, cycle) == CycleState.OPEN
     assert count(session, closes) == 0
 
-    # Told explicitly, the operator may still act as of that time.
-    forced = runner.invoke(args=["jobs", "run-once", "--now", ahead, "--force"])
-    assert forced.exit_code == 0, forced.output
-    assert state(session, cycle) == CycleState.REPORTED
-
 
 def test_a_scheduler_whose_clock_steps_back_and_forward_keeps_running_its_jobs(
     app: Flask,
