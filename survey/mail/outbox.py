@@ -498,7 +498,7 @@ def dispatch(
                     )
                     if outcome == "unreachable":
                         log.warning(
-                            "mail server unreachable; %d message(s) wait for the next run",
+                            "mail cannot be handed over; %d message(s) wait for the next run",
                             len(ids) - position - 1,
                         )
                         return result
