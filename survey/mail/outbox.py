@@ -28,9 +28,9 @@ message, so a crash loses nothing and repeats at most the one message in flight.
    up to `MAIL_MAX_ATTEMPTS`, the kinds a person is waiting for (`WAITED_FOR_KINDS`: the report,
    a sign-in link) for as long as it takes. A permanent failure (5xx) is marked failed with the
    server's reply, also on the invitation; the CEO may resend a report email that failed.
-5. `stop` (the scheduler is stopping) ends the run after the message in hand, and cuts off a
-   send under way: that message is put back untouched, so a later run sends it once more, with
-   the same Message-ID.
+5. `stop` (the scheduler is stopping) ends the run at once. A send under way is cut off and its
+   message put back untouched (no attempt counted), so a later run sends it once more, with the
+   same Message-ID: the server may or may not have kept the copy that was cut off.
 
 Sending is paced at `MAIL_RATE_PER_MINUTE` (0 = no limit) over one connection.
 """

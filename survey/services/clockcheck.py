@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -106,10 +106,10 @@ def check_clock(
     otherwise removes any refusal recorded before."""
     reading = read_clock(session, given_at)
     if reading.agrees(tolerance_seconds):
-        standing = session.get(ClockRefusal, REFUSAL_NAME)
-        if standing is not None:
-            session.delete(standing)
-            session.flush()
+        standing = select(ClockRefusal.name).where(ClockRefusal.name == REFUSAL_NAME)
+        if session.scalar(standing) is not None:
+            # A plain DELETE: the scheduler's jobs may clear it at the same moment.
+            session.execute(delete(ClockRefusal).where(ClockRefusal.name == REFUSAL_NAME))
         return reading
     values = {
         "name": REFUSAL_NAME,
