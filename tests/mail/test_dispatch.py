@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -491,3 +492,28 @@ def test_a_report_email_refused_for_good_stops_until_it_is_sent_again(
     assert [m["Message-ID"] for m in smtp.to("ceo@oak.example")] == [report.message_id]
     with pytest.raises(UserError, match="already been delivered"):
         resend_report_email(session, cycle, report.id, "ceo@oak.example")
+
+
+def test_a_report_email_waits_out_an_outbox_folder_it_cannot_write_to(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, tmp_path: Path
+) -> None:
+    # The file transport (the embedded default) meets a folder it cannot write to, as with a
+    # full disk: a temporary failure, tried again and again, never given up.
+    blocker = tmp_path / "disk"
+    blocker.write_text("not a folder")
+    app.config.update(MAIL_URL=f"file://{blocker}/outbox", MAIL_MAX_ATTEMPTS=2)
+    cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    report = add_report_email(session, cycle, "ceo@oak.example")
+    start = utcnow()
+    for hour in range(6):
+        dispatch(session, now=start + timedelta(hours=hour))
+    session.refresh(report)
+    assert report.status == OutboxStatus.PENDING and report.attempts >= 3
+    assert report.last_error is not None and report.last_error.startswith("cannot write to")
+
+    blocker.unlink()  # space again
+    dispatch(session, now=start + timedelta(hours=8))
+    session.refresh(report)
+    assert report.status == OutboxStatus.SENT
+    (written,) = (blocker / "outbox").glob("*.eml")
+    assert report.message_id in written.read_text()
