@@ -517,3 +517,35 @@ def test_a_report_email_waits_out_an_outbox_folder_it_cannot_write_to(
     assert report.status == OutboxStatus.SENT
     (written,) = (blocker / "outbox").glob("*.eml")
     assert report.message_id in written.read_text()
+
+
+def test_the_cli_says_which_report_emails_are_undelivered_and_sends_them_again(
+    app: Flask, session: Session, runner: Any, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    add_report_email(session, cycle, "ceo@oak.example")
+    add_report_email(session, cycle, "chair@oak.example")
+    smtp.reject.add("chair@oak.example")
+    dispatch(session)
+    session.commit()
+
+    listed = runner.invoke(args=["report", "emails", str(cycle.id)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines() == [
+        "ceo@oak.example: delivered",
+        "chair@oak.example: refused for good, tried 1 time(s); last error: 550 5.1.1 "
+        "<chair@oak.example>: mailbox unavailable",
+    ]
+    smtp.reject.clear()
+    resent = runner.invoke(args=["report", "resend", str(cycle.id)])
+    assert resent.exit_code == 0, resent.output
+    assert resent.output == "chair@oak.example: will be sent again within a minute\n"
+    session.expire_all()
+    assert dispatch(session).sent == 1
+    assert runner.invoke(args=["report", "emails", str(cycle.id)]).output.splitlines()[1] == (
+        "chair@oak.example: delivered"
+    )
+    again = runner.invoke(args=["report", "resend", str(cycle.id), "--to", "ceo@oak.example"])
+    assert again.exit_code == 1 and "no undelivered report email to ceo@oak.example" in again.output
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "report.resend")).all()
+    assert [(e.actor, e.detail) for e in events] == [("cli", "chair@oak.example")]
