@@ -186,7 +186,7 @@ def test_a_reply_trickled_byte_by_byte_is_cut_off_at_the_deadline_and_the_next_m
                       deadline=started + 1.0)  # fmt: skip
         took = time.monotonic() - started
         assert not isinstance(failure.value, ConnectionFailure | SendAbandoned)
-        assert 1.0 <= took < 1.5
+        assert 1.0 <= took < 2.0  # at the deadline, not when the server finishes (never)
         conn.send(message(2), "head@school.example", deadline=time.monotonic() + 5)
     assert len(trickler.attempted) == 2 and trickler.received == trickler.attempted[1:]
 
@@ -201,7 +201,7 @@ def test_a_greeting_trickled_byte_by_byte_is_a_connection_failure_on_time(
         pytest.raises(ConnectionFailure, match="too slowly"),
     ):
         conn.send(message(), "head@school.example", deadline=started + 1.0)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 2.0
     assert not trickler.attempted
 
 
@@ -213,7 +213,7 @@ def test_stopping_cuts_off_a_send_under_way_at_once(trickler: TricklingServer) -
         started = time.monotonic()
         with pytest.raises(SendAbandoned):
             conn.send(message(), "head@school.example")  # no deadline: only `stop` ends it
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 1.5
     # The server saw the client hang up (it notices on its next byte).
     deadline = time.monotonic() + 2
     while trickler.trickling and time.monotonic() < deadline:
