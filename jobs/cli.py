@@ -12,8 +12,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from jobs.schedule import run_once, run_scheduler
+from jobs.schedule import SchedulerBusy, run_once, run_scheduler
 from survey.errors import UserError
+from survey.services.clockcheck import ClockDisagrees
 from survey.timeutil import parse_datetime
 
 jobs_group = AppGroup("jobs", help="The scheduler: open, remind, close, compile, send.")
@@ -27,8 +28,6 @@ def _configure_logging() -> None:
             stream=sys.stderr,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
-    # APScheduler logs every run at INFO; our own lines say what each job did.
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 @jobs_group.command("run")
@@ -51,7 +50,13 @@ def run_command() -> None:
 @click.option(
     "--now", "now_text", help="Run as of this ISO date-time (UTC unless it has an offset)."
 )
-def run_once_command(now_text: str | None) -> None:
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Act as of --now even though it is far from the database's clock (closes, seals and "
+    "reports cannot be undone).",
+)
+def run_once_command(now_text: str | None, force: bool) -> None:
     """Do everything that is due now, once, in order, and exit."""
     _configure_logging()
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -59,7 +64,15 @@ def run_once_command(now_text: str | None) -> None:
         now = parse_datetime(now_text, "UTC") if now_text else None
     except UserError as exc:
         raise click.ClickException(str(exc)) from None
-    outcomes = run_once(app, now)
+    try:
+        outcomes = run_once(app, now, force=force)
+    except SchedulerBusy as exc:
+        click.echo(f"skipped: {exc}", err=True)
+        return
+    except ClockDisagrees as exc:
+        raise click.ClickException(
+            f"refused: {exc}; add --force to act as of that time anyway"
+        ) from None
     for outcome in outcomes:
         click.echo(f"{outcome.job.id}: {outcome.summary}", err=not outcome.ok)
     failed = [o.job.id for o in outcomes if not o.ok]

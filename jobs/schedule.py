@@ -1,10 +1,25 @@
-"""The one list of jobs, and the scheduler process that runs them (`mat-review jobs run`).
+"""The one list of jobs, and the scheduler that runs them (`mat-review jobs run` and `run-once`).
 
 Every job is declared once in `JOBS` with a stable id. `run_once` runs them all in order (for
-cron, tests and the demo); `run_scheduler` holds the database lock (jobs/lock.py) and runs each
-job every `JOBS_INTERVAL_SECONDS` with APScheduler 3 (`coalesce`, `max_instances=1`, an explicit
-`misfire_grace_time`, UTC). The scheduler keeps no state of its own (an in-memory job store):
-each job reads what is due from our tables, so a restart at any point loses and repeats nothing.
+cron, tests and the demo). `run_scheduler` runs each job in a thread of its own, every
+`JOBS_INTERVAL_SECONDS`, a run starting at once when the last one took longer (runs never pile
+up). Both hold the scheduler lock (jobs/lock.py), so only one scheduler acts at a time. Runs are
+timed on the monotonic clock, so a step of the system clock either way (an NTP correction, a
+machine resumed from sleep) neither stalls nor bunches them (APScheduler 3, used before, waited
+out a clock that had gone back). The scheduler keeps no state of its own: each job reads what is
+due from our tables, so a restart at any point loses and repeats nothing.
+
+A wrong clock: the jobs that act because a date has come (`acts_on_date`: open, remind, close and
+seal, report) first check the time they are to act as of against the database's clock
+(survey/services/clockcheck.py) and refuse when the two disagree by more than
+`CLOCK_TOLERANCE_SECONDS`, saying so in the log and on the cycle page. `force` skips the check
+(`jobs run-once --now ... --force`). Sending mail is never refused: it only sends what those jobs
+decided, and report emails must not wait for a clock.
+
+Stopping (SIGTERM): every job is told at once, and a send under way is cut off and put back
+(survey/mail/outbox.py). A job still running after `STOP_GRACE_SECONDS` is left behind: its
+thread ends with the process, and the database rolls back what it had not committed, as after a
+crash.
 """
 
 from __future__ import annotations
@@ -16,43 +31,79 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from apscheduler.events import EVENT_SCHEDULER_STARTED
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from jobs import tasks
 from jobs.lock import SchedulerLock, make_lock
+from jobs.tasks import JobRun
 from survey.db import db, describe_database_error
+from survey.errors import UserError
+from survey.services.clockcheck import ClockDisagrees, check_clock, describe_span, read_clock
 from survey.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
+
+# How long a stopping scheduler waits for its jobs before it leaves them behind.
+STOP_GRACE_SECONDS = 3.0
+# A jump of the wall clock against the monotonic clock larger than this is logged as a step.
+CLOCK_STEP_SECONDS = 30.0
+# While a job keeps being refused for a wrong clock, it says so again this often.
+REFUSAL_REMINDER_SECONDS = 900.0
 
 
 @dataclass(frozen=True)
 class Job:
     id: str
-    func: Callable[[Session, datetime], str]
+    func: Callable[[Session, JobRun], str]
     description: str
+    # Acts because a date has come, for good: refused when the clock is not to be trusted.
+    acts_on_date: bool = False
 
 
 JOBS: tuple[Job, ...] = (
-    Job("open-due-cycles", tasks.open_due_cycles, "open cycles whose open date has come"),
-    Job("enqueue-due-reminders", tasks.enqueue_due_reminders, "enqueue due reminders"),
-    Job("close-due-cycles", tasks.close_due_cycles, "close and seal cycles that are due"),
-    Job("compile-closed-cycles", tasks.compile_closed_cycles, "compile and send reports"),
+    Job("open-due-cycles", tasks.open_due_cycles, "open cycles whose open date has come", True),
+    Job("enqueue-due-reminders", tasks.enqueue_due_reminders, "enqueue due reminders", True),
+    Job("close-due-cycles", tasks.close_due_cycles, "close and seal cycles that are due", True),
+    Job("compile-closed-cycles", tasks.compile_closed_cycles, "compile and send reports", True),
     Job("dispatch-outbox", tasks.dispatch_outbox, "send due emails"),
 )
 
 
-def run_job(app: Flask, job: Job, now: datetime | None = None) -> str:
-    """Run one job in its own app context and session, committing once at the end."""
+class SchedulerBusy(UserError):
+    """Another scheduler holds the lock."""
+
+
+def _tolerance(app: Flask) -> float:
+    return float(app.config.get("CLOCK_TOLERANCE_SECONDS") or 300)
+
+
+def run_job(
+    app: Flask,
+    job: Job,
+    now: datetime | None = None,
+    *,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    is_exclusive: bool = False,
+) -> str:
+    """Run one job in its own app context and session, committing once at the end.
+
+    A job that acts on a date first checks `now` against the database's clock, unless `force`;
+    raises `ClockDisagrees` (the refusal recorded) when they disagree.
+    """
     with app.app_context():
         session = db.session
+        at = as_utc(now) if now is not None else utcnow()
         try:
-            summary = job.func(session, as_utc(now) if now is not None else utcnow())
+            if job.acts_on_date and not force:
+                try:
+                    check_clock(session, at, _tolerance(app), job=job.id)
+                except ClockDisagrees:
+                    session.commit()  # keep the refusal, for the cycle page
+                    raise
+            summary = job.func(session, JobRun(at, stop, is_exclusive))
             session.commit()
         except BaseException:
             session.rollback()
@@ -67,14 +118,69 @@ class JobOutcome:
     ok: bool
 
 
-def run_once(app: Flask, now: datetime | None = None) -> list[JobOutcome]:
-    """Run every job once, in order; a failing job is reported and the rest still run."""
-    outcomes = []
-    for job in JOBS:
+def run_once(app: Flask, now: datetime | None = None, *, force: bool = False) -> list[JobOutcome]:
+    """Run every job once, in order, holding the scheduler lock; a failing job is reported and
+    the rest still run.
+
+    `now` (default: the clock) is the time every job acts as of. Unless `force`, a `now` far from
+    the database's clock is refused before anything runs (`ClockDisagrees`), and the jobs that
+    act on a date each check the clock themselves. Raises `SchedulerBusy` if another scheduler
+    holds the lock.
+    """
+    lock = make_lock(app.config["DATABASE_URL"], _run_once_lease_seconds(app))
+    try:
         try:
-            outcomes.append(JobOutcome(job, run_job(app, job, now), True))
+            acquired = lock.acquire()
         except DBAPIError as exc:
             # The database is down or not initialised: one line says so; a traceback would not help.
+            reason = describe_database_error(exc)
+            log.error("cannot take the scheduler lock: database error: %s", reason)
+            return [JobOutcome(job, f"failed: database error: {reason}", False) for job in JOBS]
+        if not acquired:
+            raise SchedulerBusy(
+                "another scheduler holds the lock (`mat-review jobs run`, or a run-once still "
+                "running): it does this work, so nothing was done"
+            )
+        if now is not None and not force:
+            _check_given_time(app, as_utc(now))
+        return _run_all(app, lock, now, force)
+    finally:
+        lock.close()
+
+
+def _run_once_lease_seconds(app: Flask) -> float:
+    # The lease (SQLite) is renewed between jobs, so it must outlast the longest one.
+    lease = float(app.config.get("JOBS_LEASE_SECONDS") or 60)
+    return max(lease, float(app.config.get("MAIL_RUN_SECONDS") or 300) + 60, 600.0)
+
+
+def _check_given_time(app: Flask, given: datetime) -> None:
+    with app.app_context():
+        reading = read_clock(db.session, given)
+        db.session.rollback()
+    tolerance = _tolerance(app)
+    if not reading.agrees(tolerance):
+        raise ClockDisagrees(
+            reading,
+            f"the time given, {reading.describe()}: more than {describe_span(tolerance)} apart",
+        )
+
+
+def _run_all(
+    app: Flask, lock: SchedulerLock, now: datetime | None, force: bool
+) -> list[JobOutcome]:
+    outcomes: list[JobOutcome] = []
+    for job in JOBS:
+        if outcomes and not _still_held(lock):
+            outcomes.append(JobOutcome(job, "not run: the scheduler lock was lost", False))
+            continue
+        try:
+            summary = run_job(app, job, now, force=force, is_exclusive=True)
+            outcomes.append(JobOutcome(job, summary, True))
+        except ClockDisagrees as exc:
+            log.error("%s", exc)
+            outcomes.append(JobOutcome(job, f"refused: {exc}", False))
+        except DBAPIError as exc:
             reason = describe_database_error(exc)
             log.error("job %s failed: database error: %s", job.id, reason)
             outcomes.append(JobOutcome(job, f"failed: database error: {reason}", False))
@@ -84,64 +190,41 @@ def run_once(app: Flask, now: datetime | None = None) -> list[JobOutcome]:
     return outcomes
 
 
+def _still_held(lock: SchedulerLock) -> bool:
+    try:
+        return lock.keep()
+    except Exception:
+        log.exception("renewing the scheduler lock failed")
+        return False
+
+
 # -- the scheduler process ----------------------------------------------------------------------
 
 
-def _scheduled(app: Flask, job: Job) -> None:
-    """What APScheduler calls: never raises, so one bad run cannot stop the schedule."""
-    try:
-        summary = run_job(app, job)
-    except Exception:
-        log.exception("job %s failed; it runs again next interval", job.id)
-    else:
-        log.info("%s: %s", job.id, summary)
-
-
-def build_scheduler(app: Flask) -> BlockingScheduler:
-    interval = max(float(app.config.get("JOBS_INTERVAL_SECONDS") or 60), 1.0)
-    scheduler = BlockingScheduler(
-        timezone="UTC",
-        executors={"default": ThreadPoolExecutor(max_workers=len(JOBS))},
-    )
-    first = utcnow()
-    for job in JOBS:
-        scheduler.add_job(
-            _scheduled,
-            trigger="interval",
-            seconds=interval,
-            args=(app, job),
-            id=job.id,
-            name=job.description,
-            coalesce=True,
-            max_instances=1,
-            # A run more than one interval late is skipped: the next one does the same work.
-            misfire_grace_time=max(int(interval), 1),
-            next_run_time=first,
-        )
-    return scheduler
-
-
-def run_scheduler(app: Flask, stop: threading.Event) -> None:
+def run_scheduler(
+    app: Flask, stop: threading.Event, *, clock: Callable[[], datetime] = utcnow
+) -> None:
     """Wait for the scheduler lock, then run the jobs until `stop` is set (SIGTERM, SIGINT).
 
     If the lock is lost (a dropped connection, a lease taken over), the jobs stop and the
-    process goes back to waiting for the lock.
+    process goes back to waiting for the lock. `clock` is the time each run acts as of.
     """
-    interval = max(float(app.config.get("JOBS_INTERVAL_SECONDS") or 60), 1.0)
+    interval = max(float(app.config.get("JOBS_INTERVAL_SECONDS") or 60), 0.1)
     lease_seconds = max(float(app.config.get("JOBS_LEASE_SECONDS") or 60), 3 * interval)
     lock = make_lock(app.config["DATABASE_URL"], lease_seconds)
-    tasks.STOP.clear()
     try:
         while not stop.is_set():
             if not _wait_for_lock(lock, stop, interval):
                 break
             log.info("scheduler lock acquired; running %d jobs every %gs", len(JOBS), interval)
-            lost = _run_until_stopped_or_lost(app, lock, stop, lease_seconds)
-            lock.release()
+            lost = _run_until_stopped_or_lost(app, lock, stop, interval, lease_seconds, clock)
             if lost:
+                _quickly(lock.release, "releasing the scheduler lock")
                 log.error("scheduler lock lost; jobs stopped, waiting for the lock again")
     finally:
-        lock.close()
+        # SQLite: releasing waits for the write lock, which a job left behind may hold; a
+        # process that is gone loses its lease anyway (jobs/lock.py).
+        _quickly(lock.close, "releasing the scheduler lock")
     log.info("scheduler stopped")
 
 
@@ -161,43 +244,111 @@ def _wait_for_lock(lock: SchedulerLock, stop: threading.Event, interval: float) 
 
 
 def _run_until_stopped_or_lost(
-    app: Flask, lock: SchedulerLock, stop: threading.Event, lease_seconds: float
+    app: Flask,
+    lock: SchedulerLock,
+    stop: threading.Event,
+    interval: float,
+    lease_seconds: float,
+    clock: Callable[[], datetime],
 ) -> bool:
-    """Run the scheduler; a keeper thread renews the lock and stops the scheduler when asked
-    to stop or when the lock is lost. Returns True if it stopped because the lock was lost."""
-    scheduler = build_scheduler(app)
-    started, ended, lost = threading.Event(), threading.Event(), threading.Event()
-    scheduler.add_listener(lambda _event: started.set(), EVENT_SCHEDULER_STARTED)
+    """Run every job in a thread of its own; this thread renews the lock and watches the clock.
+    Returns True if the jobs stopped because the lock was lost."""
+    halt = threading.Event()  # stop, or the lock lost
+    threads = [
+        threading.Thread(
+            target=_job_loop, args=(app, job, halt, interval, clock), name=job.id, daemon=True
+        )
+        for job in JOBS
+    ]
+    for thread in threads:
+        thread.start()
     renew_every = lease_seconds / 3
-
-    def keeper() -> None:
-        started.wait()
+    next_renewal = time.monotonic() + renew_every
+    watch = _ClockWatch(clock)
+    lost = False
+    while not stop.wait(0.2):
+        watch.check()
+        if time.monotonic() < next_renewal:
+            continue
         next_renewal = time.monotonic() + renew_every
-        while not stop.is_set() and not ended.is_set():
-            stop.wait(0.2)
-            if time.monotonic() < next_renewal:
-                continue
-            next_renewal = time.monotonic() + renew_every
-            try:
-                still_held = lock.keep()
-            except Exception:
-                log.exception("renewing the scheduler lock failed")
-                still_held = False
-            if not still_held:
-                lost.set()
-                break
-        tasks.STOP.set()  # a long dispatch ends after the message in hand
-        if scheduler.running:
-            # Waits for running jobs to finish, then ends scheduler.start() in the main thread.
-            scheduler.shutdown(wait=True)
+        if not _still_held(lock):
+            lost = True
+            break
+    halt.set()
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for thread in threads:
+        thread.join(max(deadline - time.monotonic(), 0.0))
+    behind = [thread.name for thread in threads if thread.is_alive()]
+    if behind:
+        log.warning(
+            "not waiting for %s: still running after %gs; what it had not committed is "
+            "rolled back when the process ends",
+            ", ".join(behind),
+            STOP_GRACE_SECONDS,
+        )
+    return lost
 
-    thread = threading.Thread(target=keeper, name="scheduler-lock-keeper", daemon=True)
+
+def _job_loop(
+    app: Flask,
+    job: Job,
+    halt: threading.Event,
+    interval: float,
+    clock: Callable[[], datetime],
+) -> None:
+    """Run `job` every `interval` seconds of monotonic time until `halt` is set; never raises."""
+    refused_since: float | None = None
+    said_at = 0.0
+    while not halt.is_set():
+        started = time.monotonic()
+        try:
+            summary = run_job(app, job, clock(), stop=halt, is_exclusive=True)
+        except ClockDisagrees as exc:
+            if refused_since is None or started - said_at >= REFUSAL_REMINDER_SECONDS:
+                log.error("%s", exc)
+                said_at = started
+            refused_since = refused_since or started
+        except Exception:
+            log.exception("job %s failed; it runs again next interval", job.id)
+        else:
+            if refused_since is not None:
+                log.info("%s: the clocks agree again", job.id)
+                refused_since = None
+            log.info("%s: %s", job.id, summary)
+        halt.wait(max(interval - (time.monotonic() - started), 0.0))
+
+
+class _ClockWatch:
+    """Logs a step of the wall clock (measured against the monotonic clock). Runs need not
+    react: they are timed on the monotonic clock, and each reads the wall clock afresh."""
+
+    def __init__(self, clock: Callable[[], datetime]):
+        self.clock = clock
+        self.wall, self.monotonic = clock(), time.monotonic()
+
+    def check(self) -> None:
+        wall, monotonic = self.clock(), time.monotonic()
+        step = (wall - self.wall).total_seconds() - (monotonic - self.monotonic)
+        if abs(step) > CLOCK_STEP_SECONDS:
+            log.warning(
+                "the system clock stepped %s by %s; the jobs carry on",
+                "forward" if step > 0 else "back",
+                describe_span(step),
+            )
+        self.wall, self.monotonic = wall, monotonic
+
+
+def _quickly(action: Callable[[], None], what: str, seconds: float = 2.0) -> None:
+    """Do `action`, but wait at most `seconds` for it (a stopping process must not hang)."""
+    thread = threading.Thread(target=_logged, args=(action, what), daemon=True)
     thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        log.warning("%s is taking too long; not waiting for it", what)
+
+
+def _logged(action: Callable[[], None], what: str) -> None:
     try:
-        scheduler.start()
-    finally:
-        ended.set()
-        started.set()  # if start() failed, let the keeper finish
-        thread.join()
-        tasks.STOP.clear()
-    return lost.is_set()
+        action()
+    except Exception:
+        log.exception("%s failed", what)

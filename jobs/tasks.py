@@ -1,4 +1,5 @@
-"""The jobs: small, idempotent functions `(session, now) -> summary`.
+"""The jobs: small, idempotent functions `(session, run) -> summary`, where `run.now` is the
+time the job acts as of.
 
 Each reads what is due from our own tables (cycle states and dates, invitation bookkeeping, the
 outbox), never from the scheduler's store, does it, and flushes; the caller commits once at the
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, exists, select
@@ -30,8 +32,16 @@ log = logging.getLogger(__name__)
 
 ACTOR = "scheduler"
 
-# Set by `jobs run` when it is asked to stop, so a long dispatch ends after its current message.
-STOP = threading.Event()
+
+@dataclass(frozen=True)
+class JobRun:
+    """What a job is given: the time it acts as of, and how it is being run."""
+
+    now: datetime
+    # Set when the scheduler is stopping: a long job ends early (a send under way is cut off).
+    stop: threading.Event | None = None
+    # The caller holds the scheduler lock, so no other scheduler, and no other dispatcher, runs.
+    is_exclusive: bool = False
 
 
 def _due_cycles(session: Session, *conditions: ColumnElement[bool]) -> Sequence[Cycle]:
@@ -66,12 +76,13 @@ def _summary(verb: str, done: list[int], failed: list[int]) -> str:
     return text
 
 
-def open_due_cycles(session: Session, now: datetime) -> str:
+def open_due_cycles(session: Session, run: JobRun) -> str:
     """Open scheduled cycles whose open date has come; their invitations are enqueued.
 
     Also enqueues any invitation of an open cycle that has no invitation email yet (one added
     in a transaction that raced with the opening), so nobody is left uninvited.
     """
+    now = run.now
     cycles = _due_cycles(session, Cycle.state == CycleState.SCHEDULED, Cycle.opens_at <= now)
     done, failed = _each(session, cycles, "opening", lambda c: open_cycle(session, c, ACTOR, now))
     missed = _due_cycles(
@@ -94,8 +105,9 @@ def open_due_cycles(session: Session, now: datetime) -> str:
     return _summary("opened", done, failed)
 
 
-def enqueue_due_reminders(session: Session, now: datetime) -> str:
+def enqueue_due_reminders(session: Session, run: JobRun) -> str:
     """Enqueue each open cycle's latest due reminder for those who have not answered."""
+    now = run.now
     cycles = session.scalars(
         select(Cycle)
         .where(Cycle.state == CycleState.OPEN, Cycle.closes_at > now)
@@ -114,16 +126,18 @@ def enqueue_due_reminders(session: Session, now: datetime) -> str:
     return text
 
 
-def close_due_cycles(session: Session, now: datetime) -> str:
+def close_due_cycles(session: Session, run: JobRun) -> str:
     """Close and seal open cycles whose close date has come."""
+    now = run.now
     cycles = _due_cycles(session, Cycle.state == CycleState.OPEN, Cycle.closes_at <= now)
     done, failed = _each(session, cycles, "closing", lambda c: close_cycle(session, c, ACTOR, now))
     return _summary("closed", done, failed)
 
 
-def compile_closed_cycles(session: Session, now: datetime) -> str:
+def compile_closed_cycles(session: Session, run: JobRun) -> str:
     """Compile each closed cycle's report, enqueue the report email, mark the cycle reported:
     all in the job's one transaction, so a crash repeats nothing and loses nothing."""
+    now = run.now
     from survey.reports import store_report
 
     has_report = exists().where(Report.cycle_id == Cycle.id)
@@ -139,6 +153,6 @@ def compile_closed_cycles(session: Session, now: datetime) -> str:
     return _summary("compiled and reported", done, failed)
 
 
-def dispatch_outbox(session: Session, now: datetime) -> str:
+def dispatch_outbox(session: Session, run: JobRun) -> str:
     """Send the due emails (commits per message)."""
-    return str(dispatch(session, now, stop=STOP))
+    return str(dispatch(session, run.now, stop=run.stop, is_exclusive=run.is_exclusive))

@@ -21,12 +21,18 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URL": "memory://",
     "MAIL_RATE_PER_MINUTE": 30,  # the Microsoft 365 default limit; 0 turns the limit off
     "MAIL_BATCH_SIZE": 50,
-    "MAIL_MAX_ATTEMPTS": 8,
-    "MAIL_TIMEOUT": 30,
+    "MAIL_MAX_ATTEMPTS": 8,  # invitations and reminders; a report email is never given up
+    "MAIL_TIMEOUT": 30,  # seconds for each socket operation with the SMTP server
+    "MAIL_MESSAGE_SECONDS": 120,  # the most one message may take, connecting included
+    "MAIL_RUN_SECONDS": 300,  # the most one dispatch run may take; the rest wait for the next
     "MAIL_CLAIM_SECONDS": 300,  # how long a dispatcher's claim on a row lasts before it lapses
     "MAIL_RETRY_SECONDS": 120,  # first retry delay; doubles per attempt (with jitter)
+    "MAIL_RETRY_MAX_SECONDS": 3600,  # the longest delay between two retries
     "JOBS_INTERVAL_SECONDS": 60,  # how often `jobs run` runs each job
     "JOBS_LEASE_SECONDS": 60,  # SQLite: how long the scheduler lease lasts between renewals
+    # How far the scheduler's clock may be from the database's before it refuses to open, remind,
+    # close, seal or report (see jobs/schedule.py).
+    "CLOCK_TOLERANCE_SECONDS": 300,
     "LINK_MAX_AGE_DAYS": 400,  # links also stop working the moment their cycle closes
     "SESSION_HOURS": 8,  # becomes PERMANENT_SESSION_LIFETIME
     "SESSION_COOKIE_HTTPONLY": True,

@@ -544,3 +544,16 @@ class SchedulerLease(Base):
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     holder: Mapped[str] = mapped_column(String(200))
     expires_at: Mapped[datetime]
+
+
+class ClockRefusal(Base):
+    """Kept while the scheduler refuses to act because the clock it was given and the
+    database's disagree (survey/services/clockcheck.py), so the cycle page can say why nothing
+    happens; removed by the next check that agrees. One row at most."""
+
+    __tablename__ = "clock_refusals"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)  # always "scheduler"
+    job: Mapped[str] = mapped_column(String(60))  # the refused job's id, e.g. close-due-cycles
+    given_at: Mapped[datetime]  # the time the job was to act as of
+    database_at: Mapped[datetime]  # the database's clock at that moment

@@ -339,6 +339,8 @@ def _render_cycle(
         live=admin_views.live_status(db.session, found),
         added_after_launch=admin_views.list_added_after_launch(db.session, found),
         has_report=_report(found) is not None,
+        report_emails=admin_views.list_report_emails(db.session, found),
+        clock_notice=admin_views.get_clock_notice(db.session, found),
         CycleState=CycleState,
         errors=errors or {},
         closes=closes,
@@ -601,8 +603,24 @@ def report(cycle_id: int) -> ResponseReturnValue:
         report=compiled,
         body=body,
         files=files,
+        report_emails=admin_views.list_report_emails(db.session, found),
         CycleState=CycleState,
     )
+
+
+@bp.post("/cycles/<int:cycle_id>/report/emails/<int:message_id>/resend")
+def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
+    found = _cycle(cycle_id)
+    try:
+        row = admin_views.resend_report_email(db.session, found, message_id, _actor())
+    except UserError as exc:
+        _fail(exc)
+    else:
+        db.session.commit()
+        flash(f"The report email to {row.recipient} will be sent again within a minute.", "success")
+    if request.form.get("back") == "report" and _report(found) is not None:
+        return redirect(url_for("admin.report", cycle_id=found.id), code=303)
+    return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
 
 
 @bp.get("/cycles/<int:cycle_id>/report/<name>")

@@ -9,16 +9,28 @@ same Message-ID and is recognisable as a duplicate. Enqueue functions flush and 
 Dispatching (`dispatch`) is the one exception to "services never commit": it commits per
 message, so a crash loses nothing and repeats at most the one message in flight.
 
+0. A run whose caller holds the scheduler lock (`is_exclusive`: no other dispatcher can be
+   running) first releases every claim: they were left by a run that died or failed, and would
+   otherwise hold their rows until the claims lapse.
 1. Claim a batch of due rows in a short transaction: PostgreSQL `SELECT ... FOR UPDATE SKIP
    LOCKED`, so two dispatchers never take the same rows; SQLite transactions take the write lock
    up front (`BEGIN IMMEDIATE`, see survey/db.py), so claims are serialised. A claim is a random
-   `claim_token` plus `claimed_until`; a crashed dispatcher's claim simply lapses.
+   `claim_token` plus `claimed_until`; a claim nobody releases lapses after `MAIL_CLAIM_SECONDS`.
 2. Per row: check the claim is still ours and extend it, check the message still applies
    (a reminder to someone who has since answered is cancelled), mint the personal link, commit.
-3. Hand the message to the server (no transaction open, so SQLite's write lock is free).
+3. Hand the message to the server (no transaction open, so SQLite's write lock is free), by a
+   deadline: `MAIL_MESSAGE_SECONDS` for the message, and never past the run's own deadline
+   (`MAIL_RUN_SECONDS`). The transport enforces it whatever the server does (see
+   survey/mail/transport.py). When the run's deadline comes, it takes no more messages.
 4. Record the outcome and commit: sent (and on the invitation `sent_at`, `delivery_status`);
-   a temporary failure is retried with exponential backoff and jitter up to `MAIL_MAX_ATTEMPTS`;
-   a permanent one (5xx) is marked failed with the server's reply, also on the invitation.
+   a temporary failure (4xx, a dropped or too slow connection, a full disk) is retried with
+   exponential backoff and jitter, capped at `MAIL_RETRY_MAX_SECONDS`: invitations and reminders
+   up to `MAIL_MAX_ATTEMPTS`, the kinds a person is waiting for (`WAITED_FOR_KINDS`: the report,
+   a sign-in link) for as long as it takes. A permanent failure (5xx) is marked failed with the
+   server's reply, also on the invitation; the CEO may resend a report email that failed.
+5. `stop` (the scheduler is stopping) ends the run at once. A send under way is cut off and its
+   message put back untouched (no attempt counted), so a later run sends it once more, with the
+   same Message-ID: the server may or may not have kept the copy that was cut off.
 
 Sending is paced at `MAIL_RATE_PER_MINUTE` (0 = no limit) over one connection.
 """
@@ -56,6 +68,7 @@ from survey.mail.transport import (
     ConnectionFailure,
     DeliveryFailure,
     PermanentFailure,
+    SendAbandoned,
     transport_from_config,
 )
 from survey.models import (
@@ -74,8 +87,9 @@ from survey.timeutil import as_utc, utcnow
 log = logging.getLogger(__name__)
 
 REPORT_ATTACHMENTS = ("report.pdf", "results.xlsx")
-MAX_BACKOFF = timedelta(hours=6)
 PERSONAL_KINDS = (MessageKind.INVITATION, MessageKind.REMINDER)
+# Kinds someone is waiting for: a temporary failure never gives up on them (only a 5xx does).
+WAITED_FOR_KINDS = (MessageKind.REPORT, MessageKind.ADMIN_LOGIN)
 
 
 def invitation_key(cycle_id: int, invitation_id: int, sequence: int) -> str:
@@ -320,6 +334,32 @@ def enqueue_report_emails(
     return _insert_new(session, rows)
 
 
+def resend_report_email(
+    session: Session, cycle: Cycle, message_id: int, *, now: datetime | None = None
+) -> OutboxMessage:
+    """Try a report email that has not been delivered again now: one still being retried is
+    made due at once; one the server refused for good (5xx) is taken up again, with its same
+    Message-ID (it never arrived). Raises `UserError` for one already delivered."""
+    row = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.cycle_id == cycle.id,
+            OutboxMessage.kind == MessageKind.REPORT,
+        )
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).first()
+    if row is None or not row.recipient:
+        raise UserError(f"cycle {cycle.id} has no such report email")
+    if row.status == OutboxStatus.SENT:
+        raise UserError(f"the report email to {row.recipient} has already been delivered")
+    row.status = OutboxStatus.PENDING
+    row.next_attempt_at = now or utcnow()
+    session.flush()
+    return row
+
+
 def _report_page_url(cycle: Cycle) -> str | None:
     """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
     try:
@@ -369,10 +409,25 @@ class _Pacer:
             _Pacer._last = time.monotonic()
 
 
-def backoff(attempts: int, base_seconds: float) -> timedelta:
-    """Exponential backoff with jitter: base, 2 x base, 4 x base, ... (capped), each +0-25%."""
-    delay = min(base_seconds * 2 ** max(attempts - 1, 0), MAX_BACKOFF.total_seconds())
+def backoff(attempts: int, base_seconds: float, cap_seconds: float) -> timedelta:
+    """Exponential backoff with jitter: base, 2 x base, 4 x base, ... up to the cap, each +0-25%."""
+    delay = min(base_seconds * 2 ** min(max(attempts - 1, 0), 30), cap_seconds)
     return timedelta(seconds=delay * (1 + random.uniform(0, 0.25)))
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """The time limits of one run, on the monotonic clock."""
+
+    run_deadline: float
+    message_seconds: float
+
+    def message_deadline(self) -> float:
+        return min(time.monotonic() + self.message_seconds, self.run_deadline)
+
+    @property
+    def is_over(self) -> bool:
+        return time.monotonic() >= self.run_deadline
 
 
 def dispatch(
@@ -381,12 +436,15 @@ def dispatch(
     limit: int | None = None,
     *,
     stop: threading.Event | None = None,
+    is_exclusive: bool = False,
 ) -> DispatchResult:
     """Send due outbox rows; commits per message (see the module docstring).
 
     `now` is the time the run starts at (the wall clock by default); it then runs on at real
     speed, so claims and backoff stay right during a long, rate-limited run. `limit` caps how many
-    rows are taken; `stop` ends the run after the message in hand.
+    rows are taken; `stop` ends the run at once (a send under way is cut off and put back).
+    `is_exclusive`: the caller guarantees no other dispatcher is running (it holds the scheduler
+    lock), so claims found at the start are left over from a dead or failed run and are released.
     """
     config = current_app.config
     started, origin = time.monotonic(), as_utc(now) if now is not None else utcnow()
@@ -395,16 +453,24 @@ def dispatch(
         return origin + timedelta(seconds=time.monotonic() - started)
 
     session.commit()  # start from a clean slate: claims must be committed on their own
+    if is_exclusive:
+        released = release_claims(session)
+        if released:
+            log.info("released %d claim(s) left by an earlier dispatcher run", released)
     rate = float(config.get("MAIL_RATE_PER_MINUTE") or 0)
     pacer = _Pacer(rate, stop)
     batch_size = max(int(config.get("MAIL_BATCH_SIZE") or 50), 1)
     lease = timedelta(seconds=float(config.get("MAIL_CLAIM_SECONDS") or 300))
+    limits = _Limits(
+        run_deadline=started + float(config.get("MAIL_RUN_SECONDS") or 300),
+        message_seconds=float(config.get("MAIL_MESSAGE_SECONDS") or 120),
+    )
     result = DispatchResult()
     remaining = limit
     transport = transport_from_config(config)
-    with transport.connect() as connection:
+    with transport.connect(stop) as connection:
         while remaining is None or remaining > 0:
-            if stop is not None and stop.is_set():
+            if (stop is not None and stop.is_set()) or limits.is_over:
                 break
             size = batch_size if remaining is None else min(batch_size, remaining)
             token = secrets.token_hex(16)
@@ -419,18 +485,41 @@ def dispatch(
                 for position, row_id in enumerate(ids):
                     if stop is not None and stop.is_set():
                         break
+                    if limits.is_over:
+                        log.warning(
+                            "dispatch run reached its %gs limit; %d message(s) wait for the "
+                            "next run",
+                            limits.run_deadline - started,
+                            len(ids) - position,
+                        )
+                        return result
                     outcome = _dispatch_one(
-                        session, connection, row_id, token, clock, lease, pacer, result
+                        session, connection, row_id, token, clock, lease, pacer, limits, result
                     )
                     if outcome == "unreachable":
                         log.warning(
-                            "mail server unreachable; %d message(s) wait for the next run",
+                            "mail cannot be handed over; %d message(s) wait for the next run",
                             len(ids) - position - 1,
                         )
+                        return result
+                    if outcome == "abandoned":
                         return result
             finally:
                 _release(session, ids, token)
     return result
+
+
+def release_claims(session: Session) -> int:
+    """Release every claim on a pending row; returns how many. Only for a caller that knows no
+    other dispatcher is running (see `dispatch`'s `is_exclusive`)."""
+    released = session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.claim_token.is_not(None))
+        .values(claim_token=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    return int(getattr(released, "rowcount", 0) or 0)
 
 
 def _claim(session: Session, at: datetime, size: int, lease: timedelta, token: str) -> list[int]:
@@ -482,6 +571,7 @@ def _dispatch_one(
     clock: Any,
     lease: timedelta,
     pacer: _Pacer,
+    limits: _Limits,
     result: DispatchResult,
 ) -> str:
     """Prepare, send and record one row; returns what happened."""
@@ -505,8 +595,15 @@ def _dispatch_one(
         return "cancelled"
     message, recipient, kind, invitation_id = prepared
     pacer.wait()
+    if pacer.stop is not None and pacer.stop.is_set():
+        return "abandoned"  # not sent; `dispatch` releases the claim
     try:
-        connection.send(message, recipient)
+        connection.send(message, recipient, deadline=limits.message_deadline())
+    except SendAbandoned as abandoned:
+        # Cut off mid-send because we are stopping: the row is released as it was (no attempt
+        # counted), so a later run sends it once more with its same Message-ID.
+        log.warning("outbox row %s put back unsent: %s", row_id, abandoned.reason)
+        return "abandoned"
     except DeliveryFailure as failure:
         outcome = _record_failure(
             session,
@@ -677,11 +774,21 @@ def _record_failure(
     row.last_error = reason
     row.claim_token, row.claimed_until = None, None
     max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 8)
-    if not permanent and row.attempts < max_attempts:
+    if not permanent and (row.kind in WAITED_FOR_KINDS or row.attempts < max_attempts):
         row.next_attempt_at = at + backoff(
-            row.attempts, float(config.get("MAIL_RETRY_SECONDS") or 120)
+            row.attempts,
+            float(config.get("MAIL_RETRY_SECONDS") or 120),
+            float(config.get("MAIL_RETRY_MAX_SECONDS") or 3600),
         )
         session.commit()
+        if row.kind in WAITED_FOR_KINDS and row.attempts >= max_attempts:
+            log.warning(
+                "outbox row %s (%s) not yet delivered after %d attempts; still trying: %s",
+                row_id,
+                row.kind.value,
+                row.attempts,
+                reason,
+            )
         return "retried"
     row.status = OutboxStatus.FAILED
     if row.kind in PERSONAL_KINDS and row.invitation_id is not None:

@@ -1,4 +1,4 @@
-"""`mat-review report build CYCLE --out DIR`."""
+"""`mat-review report build CYCLE --out DIR`, `report emails CYCLE` and `report resend CYCLE`."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from survey.cli import user_errors
+from survey.cli import CLI_ACTOR, user_errors
 from survey.db import db
+from survey.errors import UserError
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
 from survey.reports.store import ensure_reportable, get_report, write_stored_report
+from survey.services import admin_views
 from survey.services.cycles import get_cycle
 
 report_group = AppGroup("report", help="The follow-up report.")
@@ -44,6 +46,52 @@ def build_command(cycle_id: str, out_dir: Path) -> None:
     for path in paths.values():
         click.echo(str(path.resolve()))
     click.echo(str(html.resolve()))
+
+
+def _describe(email: admin_views.ReportEmail) -> str:
+    if email.is_delivered:
+        return f"{email.recipient}: delivered"
+    state = "refused for good" if email.status == "failed" else "not yet delivered"
+    tried = f", tried {email.attempts} time(s)" if email.attempts else ""
+    error = f"; last error: {email.last_error}" if email.last_error else ""
+    return f"{email.recipient}: {state}{tried}{error}"
+
+
+@report_group.command("emails")
+@click.argument("cycle_id")
+@user_errors
+def emails_command(cycle_id: str) -> None:
+    """Say, for each report recipient, whether the report email has been delivered."""
+    cycle = get_cycle(db.session, cycle_id)
+    emails = admin_views.list_report_emails(db.session, cycle)
+    if not emails:
+        raise UserError(f"cycle {cycle.id} has no report emails yet (it has not been reported)")
+    for email in emails:
+        click.echo(_describe(email))
+
+
+@report_group.command("resend")
+@click.argument("cycle_id")
+@click.option("--to", "recipient", help="Only the email to this recipient.")
+@user_errors
+def resend_command(cycle_id: str, recipient: str | None) -> None:
+    """Send the report emails not yet delivered again now (as the page's button does)."""
+    cycle = get_cycle(db.session, cycle_id)
+    waiting = [
+        email
+        for email in admin_views.list_report_emails(db.session, cycle)
+        if not email.is_delivered
+        and (recipient is None or email.recipient.lower() == recipient.strip().lower())
+    ]
+    if not waiting:
+        raise UserError(
+            f"cycle {cycle.id} has no undelivered report email"
+            + (f" to {recipient}" if recipient else "")
+        )
+    for email in waiting:
+        admin_views.resend_report_email(db.session, cycle, email.id, CLI_ACTOR)
+    for email in waiting:
+        click.echo(f"{email.recipient}: will be sent again within a minute")
 
 
 def register(app: Flask) -> None:

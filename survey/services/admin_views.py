@@ -25,9 +25,13 @@ from survey.models import (
     FrameworkVersion,
     Group,
     Invitation,
+    MessageKind,
+    OutboxMessage,
+    OutboxStatus,
     Trust,
 )
 from survey.services.audit import record_event
+from survey.services.clockcheck import describe_span, get_clock_refusal
 from survey.services.cycles import (
     ADDED_AFTER_LAUNCH,
     GroupStatus,
@@ -177,6 +181,89 @@ def live_status(session: Session, cycle: Cycle, now: datetime | None = None) -> 
         threshold=threshold,
         next_reminder=next_reminder(cycle, now),
     )
+
+
+# -- report emails and the scheduler's clock -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportEmail:
+    """One report email as the cycle and report pages show it."""
+
+    id: int  # the outbox row
+    recipient: str
+    status: str  # "sent", "pending" (waiting or being retried) or "failed" (refused for good)
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime
+    sent_at: datetime | None
+
+    @property
+    def is_delivered(self) -> bool:
+        return self.status == "sent"
+
+
+def list_report_emails(session: Session, cycle: Cycle) -> list[ReportEmail]:
+    """The cycle's report emails, by recipient: delivered, still being tried, or refused."""
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.cycle_id == cycle.id,
+            OutboxMessage.kind == MessageKind.REPORT,
+            OutboxMessage.recipient.is_not(None),
+            OutboxMessage.status != OutboxStatus.CANCELLED,
+        )
+        .order_by(OutboxMessage.recipient)
+    )
+    return [
+        ReportEmail(
+            id=row.id,
+            recipient=str(row.recipient),
+            status=row.status.value,
+            attempts=row.attempts,
+            last_error=row.last_error,
+            next_attempt_at=row.next_attempt_at,
+            sent_at=row.sent_at,
+        )
+        for row in rows
+    ]
+
+
+def resend_report_email(
+    session: Session, cycle: Cycle, message_id: int, actor: str
+) -> OutboxMessage:
+    """Try an undelivered report email again now (audited)."""
+    from survey.mail import outbox
+
+    row = outbox.resend_report_email(session, cycle, message_id)
+    record_event(session, actor, "report.resend", cycle=cycle, detail=str(row.recipient))
+    session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class ClockNotice:
+    """Why the scheduler is not acting: the time it was to act as of and the database's clock
+    disagreed at its last check."""
+
+    job: str
+    given_at: datetime
+    database_at: datetime
+
+    @property
+    def skew_text(self) -> str:
+        seconds = (self.given_at - self.database_at).total_seconds()
+        return f"{describe_span(seconds)} {'ahead of' if seconds > 0 else 'behind'}"
+
+
+def get_clock_notice(session: Session, cycle: Cycle) -> ClockNotice | None:
+    """The scheduler's standing clock refusal, for a cycle it still has steps to take for."""
+    if cycle.state not in (CycleState.SCHEDULED, CycleState.OPEN, CycleState.CLOSED):
+        return None
+    refusal = get_clock_refusal(session)
+    if refusal is None:
+        return None
+    return ClockNotice(refusal.job, refusal.given_at, refusal.database_at)
 
 
 # -- launch ---------------------------------------------------------------------------------------

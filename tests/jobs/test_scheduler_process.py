@@ -1,6 +1,8 @@
 """`mat-review jobs run` as a real process: killed with SIGKILL in the middle of dispatching it
-loses nothing and duplicates at most the message in flight; a second one waits for the lock and
-takes over when the first stops; SIGTERM stops it cleanly. Real SMTP (aiosmtpd on loopback), on
+loses nothing and duplicates at most the message in flight, and the next one sends the killed
+one's claimed batch at once (claims last 5 minutes: they are released, not waited out); a second
+one waits for the lock and takes over when the first stops; `jobs run-once` does nothing while a
+scheduler holds the lock; SIGTERM stops it cleanly. Real SMTP (aiosmtpd on loopback), on
 SQLite and PostgreSQL; the scheduler ticks every second so each test takes a few seconds."""
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ class Scheduler:
             "MAT_REVIEW_DATABASE_URL": app.config["DATABASE_URL"],
             "MAT_REVIEW_MAIL_URL": smtp.url,
             "MAT_REVIEW_MAIL_RATE_PER_MINUTE": "0",
-            "MAT_REVIEW_MAIL_CLAIM_SECONDS": "2",
             "MAT_REVIEW_MAIL_BATCH_SIZE": "20",
             "MAT_REVIEW_SECRET_KEY": app.config["SECRET_KEY"],
             "MAT_REVIEW_BASE_URL": app.config["BASE_URL"],
@@ -196,3 +197,22 @@ def test_a_second_scheduler_waits_for_the_lock_and_each_due_job_happens_once(
     assert waiter.terminate() == 0
     assert smtp.count == 7
     assert count(session, select(func.count()).select_from(SchedulerLease)) == 0
+
+
+def test_run_once_does_nothing_while_a_scheduler_holds_the_lock(
+    app: Flask,
+    session: Session,
+    runner: Any,
+    make_cycle: Any,
+    smtp: SmtpSink,
+    start_scheduler: Callable[[str], Scheduler],
+) -> None:
+    running = start_scheduler("running")
+    running.wait_for_log("scheduler lock acquired")
+    result = runner.invoke(args=["jobs", "run-once"])
+    assert result.exit_code == 0, result.output
+    assert "skipped: another scheduler holds the lock" in result.output
+    assert "dispatch-outbox" not in result.output
+    assert running.terminate() == 0
+    result = runner.invoke(args=["jobs", "run-once"])
+    assert result.exit_code == 0 and "dispatch-outbox: sent 0" in result.output

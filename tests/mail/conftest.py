@@ -1,4 +1,4 @@
-"""Fixtures for the mail tests: a real SMTP server on loopback, and the app sending to it."""
+"""Fixtures for the mail tests: real SMTP servers on loopback, and the app sending to one."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from mail.smtp_sink import SmtpSink
+from mail.smtp_sink import SmtpSink, TricklingServer
 
 
 @pytest.fixture
@@ -14,6 +14,14 @@ def smtp() -> Iterator[SmtpSink]:
     sink = SmtpSink().start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def trickler() -> Iterator[TricklingServer]:
+    """A server that trickles some replies a byte at a time (a byte every 0.2 s)."""
+    server = TricklingServer(trickle_seconds=0.2).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import socketserver
 import ssl
 import threading
 import time
@@ -123,3 +124,114 @@ def tls_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certfile, keyfile)
     return context
+
+
+class TricklingServer:
+    """A small SMTP server written by hand (aiosmtpd always answers whole lines at once), on
+    loopback: it answers like any server, except that its reply to DATA for a recipient in
+    `tarpit` (or for every message while `trickle_all` is set) comes one byte every
+    `trickle_seconds` and never ends, so no per-read timeout ever trips. With `trickle_greeting`
+    set, its very first line trickles instead.
+
+    `received`: Message-IDs it accepted; `attempted`: every Message-ID whose content it read,
+    trickled or not; `trickles`: (started, ended) on the monotonic clock for each trickled reply,
+    ended when the client hung up; `trickling`: how many trickles are under way now.
+    """
+
+    def __init__(self, trickle_seconds: float = 0.5) -> None:
+        self.trickle_seconds = trickle_seconds
+        self.tarpit: set[str] = set()
+        self.trickle_all = False
+        self.trickle_greeting = False
+        self.received: list[str] = []
+        self.attempted: list[str] = []
+        self.trickles: list[tuple[float, float]] = []
+        self.trickling = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: socketserver.ThreadingTCPServer | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> TricklingServer:
+        owner = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                owner._session(self.rfile, self.wfile)
+
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self.port = int(server.server_address[1])
+        self._server = server
+        threading.Thread(target=server.serve_forever, name="trickling-smtp", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def _session(self, rfile: Any, wfile: Any) -> None:
+        try:
+            if self.trickle_greeting:
+                self._trickle(wfile)
+                return
+            wfile.write(b"220 trickle.test ESMTP\r\n")
+            recipients: list[str] = []
+            while not self._stopping.is_set():
+                line = rfile.readline(8192)
+                if not line:
+                    return
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    wfile.write(b"250-trickle.test\r\n250 8BITMIME\r\n")
+                elif verb == b"MAIL":
+                    recipients = []
+                    wfile.write(b"250 OK\r\n")
+                elif verb == b"RCPT":
+                    address = line.decode().split(":", 1)[1].strip().strip("<>").lower()
+                    recipients.append(address)
+                    wfile.write(b"250 OK\r\n")
+                elif verb == b"DATA":
+                    wfile.write(b"354 go ahead\r\n")
+                    content = bytearray()
+                    while (chunk := rfile.readline(65536)) not in (b".\r\n", b""):
+                        content += chunk[1:] if chunk.startswith(b"..") else chunk
+                    parsed = BytesParser(policy=policy.default).parsebytes(bytes(content))
+                    message_id = str(parsed["Message-ID"])
+                    with self._lock:
+                        self.attempted.append(message_id)
+                    if self.trickle_all or self.tarpit & set(recipients):
+                        self._trickle(wfile)
+                        return
+                    with self._lock:
+                        self.received.append(message_id)
+                    wfile.write(b"250 OK: queued\r\n")
+                elif verb == b"QUIT":
+                    wfile.write(b"221 bye\r\n")
+                    return
+                else:  # RSET, NOOP
+                    wfile.write(b"250 OK\r\n")
+        except OSError:
+            return
+
+    def _trickle(self, wfile: Any) -> None:
+        started = time.monotonic()
+        with self._lock:
+            self.trickling += 1
+        try:
+            wfile.write(b"2")
+            while not self._stopping.wait(self.trickle_seconds):
+                wfile.write(b"5")
+        except OSError:
+            pass  # the client hung up
+        finally:
+            with self._lock:
+                self.trickling -= 1
+                self.trickles.append((started, time.monotonic()))

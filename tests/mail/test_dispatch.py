@@ -9,18 +9,22 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
-from mail.smtp_sink import SmtpSink
+from mail.smtp_sink import SmtpSink, TricklingServer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jobs.schedule import run_once
 from survey.db import db
-from survey.mail.messages import LINK_PLACEHOLDER
-from survey.mail.outbox import dispatch, enqueue_invitations, enqueue_resend
+from survey.errors import UserError
+from survey.mail.messages import LINK_PLACEHOLDER, new_message_id
+from survey.mail.outbox import dispatch, enqueue_invitations, enqueue_resend, report_key
 from survey.models import (
+    AuditEvent,
     Cycle,
     DeliveryStatus,
     Invitation,
@@ -29,6 +33,7 @@ from survey.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from survey.services.admin_views import resend_report_email
 from survey.services.cycles import cycle_status_dict, launch_cycle
 from survey.services.links import resolve_token
 from survey.timeutil import utcnow
@@ -53,7 +58,8 @@ def open_cycle(
 def run_jobs(app: Flask, session: Session, now: datetime | None = None) -> dict[str, str]:
     # The test's own session must not hold a transaction open (on SQLite it would hold the lock).
     session.commit()
-    outcomes = run_once(app, now)
+    # A `now` the test chose is far from the database's clock: run as of it all the same.
+    outcomes = run_once(app, now, force=now is not None)
     assert all(o.ok for o in outcomes), [o.summary for o in outcomes]
     session.expire_all()
     return {o.job.id: o.summary for o in outcomes}
@@ -96,11 +102,18 @@ def test_launching_and_running_the_jobs_twice_delivers_each_invitation_exactly_o
 def test_an_invitation_says_who_asks_why_until_when_the_promise_and_carries_a_working_link(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
 ) -> None:
-    closes = datetime(2027, 3, 15, 17, 0, tzinfo=UTC)  # 17:00 GMT
+    # Time is set, not read: the cycle opens on 1 March 2027 and closes at 17:00 GMT on the 15th.
+    opens, closes = datetime(2027, 3, 1, 9, tzinfo=UTC), datetime(2027, 3, 15, 17, tzinfo=UTC)
     _cycle, (invitation,) = open_cycle(
-        session, make_cycle, add_people, {"headteacher": 1}, closes_at=closes, title="Spring review"
+        session,
+        make_cycle,
+        add_people,
+        {"headteacher": 1},
+        opens_at=opens,
+        closes_at=closes,
+        title="Spring review",
     )
-    run_jobs(app, session)
+    run_jobs(app, session, opens + timedelta(minutes=1))
 
     (received,) = smtp.snapshot()
     message = received.message
@@ -316,3 +329,223 @@ def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_left_alone(
     assert [r.recipients[0] for r in smtp.snapshot()] == [lapsed.recipient]
     session.refresh(live)
     assert live.status == OutboxStatus.PENDING and live.claim_token == "busy-dispatcher"
+
+
+# -- deadlines, stopping and leftover claims --------------------------------------------------
+
+
+def test_a_message_the_server_trickles_is_cut_off_on_time_and_the_rest_still_go(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, trickler: TricklingServer
+) -> None:
+    app.config.update(MAIL_URL=trickler.url, MAIL_MESSAGE_SECONDS=1)
+    _cycle, invitations = open_cycle(session, make_cycle, add_people, {"headteacher": 4})
+    slow = invitations[1]
+    trickler.tarpit.add(str(slow.email))
+    started = time.monotonic()
+    result = dispatch(session)
+    assert time.monotonic() - started < 3  # the trickle would have gone on for hours
+    assert (result.sent, result.retried, result.failed) == (3, 1, 0)
+    session.expire_all()
+    row = session.scalars(select(OutboxMessage).where(OutboxMessage.invitation_id == slow.id)).one()
+    assert row.status == OutboxStatus.PENDING and row.attempts == 1
+    assert row.last_error is not None and "too slowly" in row.last_error
+    assert row.claim_token is None
+
+    trickler.tarpit.clear()  # the server recovers: the next try goes through, same Message-ID
+    assert dispatch(session, now=row.next_attempt_at).sent == 1
+    assert trickler.attempted.count(row.message_id) == 2
+    assert trickler.received.count(row.message_id) == 1
+    assert len(trickler.received) == 4
+
+
+def test_stopping_cuts_off_a_send_under_way_and_puts_the_message_back_unsent(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, trickler: TricklingServer
+) -> None:
+    app.config.update(MAIL_URL=trickler.url)  # the message deadline (120 s) is far away
+    _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 2})
+    trickler.trickle_all = True
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    result = dispatch(session, stop=stop)
+    assert time.monotonic() - started < 1.5
+    assert (result.sent, result.retried, result.failed) == (0, 0, 0)
+    session.expire_all()
+    # Untouched: no attempt counted, no error, no claim; due as before.
+    assert [(r.status, r.attempts, r.last_error, r.claim_token) for r in rows(session)] == [
+        (OutboxStatus.PENDING, 0, None, None)
+    ] * 2
+    (cut_off,) = trickler.attempted
+
+    trickler.trickle_all = False
+    assert dispatch(session).sent == 2
+    assert trickler.received.count(cut_off) == 1  # sent once more, with its same Message-ID
+    assert sorted(trickler.received) == sorted(r.message_id for r in rows(session))
+
+
+def test_a_run_takes_no_new_message_after_its_deadline_and_the_next_run_goes_on(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    app.config["MAIL_RUN_SECONDS"] = 1
+    _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 8})
+    smtp.delay = 0.3
+    started = time.monotonic()
+    first = dispatch(session)
+    assert time.monotonic() - started < 1.6
+    assert 1 <= first.sent < 8 and first.failed == 0  # about 3: the rest wait
+    session.expire_all()
+    assert all(r.claim_token is None for r in rows(session))
+
+    app.config["MAIL_RUN_SECONDS"] = 60
+    dispatch(session, now=utcnow() + timedelta(hours=1))  # after any retry's backoff
+    session.expire_all()
+    assert all(r.status == OutboxStatus.SENT for r in rows(session))
+    # At most the one message cut off at the deadline arrived twice (same Message-ID).
+    ids = smtp.message_ids()
+    assert set(ids) == {r.message_id for r in rows(session)} and len(ids) - len(set(ids)) <= 1
+
+
+def test_an_exclusive_run_releases_claims_left_by_a_dead_run_at_once(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 3})
+    for row in rows(session):
+        # Claimed minutes ago by a run that was then killed: the claim would hold for minutes.
+        row.claim_token, row.claimed_until = "killed-dispatcher", utcnow() + timedelta(minutes=4)
+    session.commit()
+    assert dispatch(session).sent == 0  # another dispatcher might still be working on them
+    assert dispatch(session, is_exclusive=True).sent == 3  # no other can be: released
+    assert smtp.count == 3
+
+
+# -- emails someone is waiting for ------------------------------------------------------------
+
+
+def add_report_email(session: Session, cycle: Cycle, recipient: str) -> OutboxMessage:
+    """A report email as `enqueue_report_emails` writes it (the cycle needs no report for it)."""
+    row = OutboxMessage(
+        dedupe_key=report_key(cycle.id, recipient),
+        kind=MessageKind.REPORT,
+        cycle_id=cycle.id,
+        recipient=recipient,
+        subject="The report",
+        body_text="The report is ready.",
+        body_html="<p>The report is ready.</p>",
+        message_id=new_message_id("reviews@oak.example"),
+        next_attempt_at=utcnow(),
+    )
+    session.add(row)
+    session.commit()
+    return row
+
+
+def test_a_report_email_outlives_the_attempt_limit_retrying_at_the_capped_interval(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    app.config.update(MAIL_MAX_ATTEMPTS=3, MAIL_RETRY_SECONDS=120, MAIL_RETRY_MAX_SECONDS=3600)
+    cycle, (invitation,) = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    report = add_report_email(session, cycle, "ceo@oak.example")
+    smtp.temp_fail_data = 1000  # 421 to every message, for a day
+    start = utcnow()
+    for hour in range(24):
+        at = start + timedelta(hours=hour)
+        dispatch(session, now=at)
+        session.refresh(report)
+        # Never more than the cap (plus its jitter) away.
+        assert report.next_attempt_at <= at + timedelta(minutes=75)
+    session.refresh(invitation)
+    assert invitation.delivery_status == DeliveryStatus.FAILED  # invitations keep their limit
+    assert report.status == OutboxStatus.PENDING and report.attempts >= 10
+    assert report.last_error is not None and report.last_error.startswith("421")
+
+    smtp.temp_fail_data = 0
+    dispatch(session, now=start + timedelta(hours=25))
+    session.refresh(report)
+    assert report.status == OutboxStatus.SENT
+    assert [m["Message-ID"] for m in smtp.to("ceo@oak.example")] == [report.message_id]
+
+
+def test_a_report_email_refused_for_good_stops_until_it_is_sent_again(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    report = add_report_email(session, cycle, "ceo@oak.example")
+    smtp.reject.add("ceo@oak.example")
+    dispatch(session)
+    session.refresh(report)
+    assert (report.status, report.attempts) == (OutboxStatus.FAILED, 1)
+    assert report.last_error is not None and report.last_error.startswith("550")
+    dispatch(session, now=utcnow() + timedelta(days=2))
+    session.refresh(report)
+    assert report.attempts == 1  # a 5xx is not retried by itself
+
+    smtp.reject.clear()  # the recipient's mailbox is put right
+    resend_report_email(session, cycle, report.id, "ceo@oak.example")
+    session.commit()
+    event = session.scalars(select(AuditEvent).where(AuditEvent.action == "report.resend")).one()
+    assert (event.actor, event.cycle_id, event.detail) == (
+        "ceo@oak.example",
+        cycle.id,
+        "ceo@oak.example",
+    )
+    assert dispatch(session).sent == 1
+    assert [m["Message-ID"] for m in smtp.to("ceo@oak.example")] == [report.message_id]
+    with pytest.raises(UserError, match="already been delivered"):
+        resend_report_email(session, cycle, report.id, "ceo@oak.example")
+
+
+def test_a_report_email_waits_out_an_outbox_folder_it_cannot_write_to(
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, tmp_path: Path
+) -> None:
+    # The file transport (the embedded default) meets a folder it cannot write to, as with a
+    # full disk: a temporary failure, tried again and again, never given up.
+    blocker = tmp_path / "disk"
+    blocker.write_text("not a folder")
+    app.config.update(MAIL_URL=f"file://{blocker}/outbox", MAIL_MAX_ATTEMPTS=2)
+    cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    report = add_report_email(session, cycle, "ceo@oak.example")
+    start = utcnow()
+    for hour in range(6):
+        dispatch(session, now=start + timedelta(hours=hour))
+    session.refresh(report)
+    assert report.status == OutboxStatus.PENDING and report.attempts >= 3
+    assert report.last_error is not None and report.last_error.startswith("cannot write to")
+
+    blocker.unlink()  # space again
+    dispatch(session, now=start + timedelta(hours=8))
+    session.refresh(report)
+    assert report.status == OutboxStatus.SENT
+    (written,) = (blocker / "outbox").glob("*.eml")
+    assert report.message_id in written.read_text()
+
+
+def test_the_cli_says_which_report_emails_are_undelivered_and_sends_them_again(
+    app: Flask, session: Session, runner: Any, make_cycle: Any, add_people: Any, smtp: SmtpSink
+) -> None:
+    cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
+    add_report_email(session, cycle, "ceo@oak.example")
+    add_report_email(session, cycle, "chair@oak.example")
+    smtp.reject.add("chair@oak.example")
+    dispatch(session)
+    session.commit()
+
+    listed = runner.invoke(args=["report", "emails", str(cycle.id)])
+    assert listed.exit_code == 0, listed.output
+    assert listed.output.splitlines() == [
+        "ceo@oak.example: delivered",
+        "chair@oak.example: refused for good, tried 1 time(s); last error: 550 5.1.1 "
+        "<chair@oak.example>: mailbox unavailable",
+    ]
+    smtp.reject.clear()
+    resent = runner.invoke(args=["report", "resend", str(cycle.id)])
+    assert resent.exit_code == 0, resent.output
+    assert resent.output == "chair@oak.example: will be sent again within a minute\n"
+    session.expire_all()
+    assert dispatch(session).sent == 1
+    assert runner.invoke(args=["report", "emails", str(cycle.id)]).output.splitlines()[1] == (
+        "chair@oak.example: delivered"
+    )
+    again = runner.invoke(args=["report", "resend", str(cycle.id), "--to", "ceo@oak.example"])
+    assert again.exit_code == 1 and "no undelivered report email to ceo@oak.example" in again.output
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "report.resend")).all()
+    assert [(e.actor, e.detail) for e in events] == [("cli", "chair@oak.example")]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import email
 import subprocess
+import threading
+import time
 from collections.abc import Iterator
 from email import policy
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from mail.smtp_sink import SmtpSink, tls_context
+from mail.smtp_sink import SmtpSink, TricklingServer, tls_context
 
 from survey.errors import UserError
 from survey.mail.messages import build_email, new_message_id
@@ -20,8 +22,10 @@ from survey.mail.transport import (
     ConnectionFailure,
     FileTransport,
     PermanentFailure,
+    SendAbandoned,
     SMTPSettings,
     SMTPTransport,
+    TemporaryFailure,
     parse_mail_url,
 )
 
@@ -165,3 +169,53 @@ def test_a_refused_login_is_a_connection_failure_that_never_shows_the_password(
         conn.send(message(), "head@school.example")
     assert "not-it" not in str(refused.value)
     assert starttls_server.count == 0
+
+
+# -- time limits: a server that trickles ------------------------------------------------------
+
+
+def test_a_reply_trickled_byte_by_byte_is_cut_off_at_the_deadline_and_the_next_message_goes(
+    trickler: TricklingServer,
+) -> None:
+    trickler.tarpit.add("slow@school.example")
+    # Each read gets 5 s, and a byte comes every 0.2 s: only the deadline can stop this.
+    with parse_mail_url(trickler.url, timeout=5).connect() as conn:
+        started = time.monotonic()
+        with pytest.raises(TemporaryFailure, match="too slowly") as failure:
+            conn.send(message(1, "slow@school.example"), "slow@school.example",
+                      deadline=started + 1.0)  # fmt: skip
+        took = time.monotonic() - started
+        assert not isinstance(failure.value, ConnectionFailure | SendAbandoned)
+        assert 1.0 <= took < 2.0  # at the deadline, not when the server finishes (never)
+        conn.send(message(2), "head@school.example", deadline=time.monotonic() + 5)
+    assert len(trickler.attempted) == 2 and trickler.received == trickler.attempted[1:]
+
+
+def test_a_greeting_trickled_byte_by_byte_is_a_connection_failure_on_time(
+    trickler: TricklingServer,
+) -> None:
+    trickler.trickle_greeting = True
+    started = time.monotonic()
+    with (
+        parse_mail_url(trickler.url, timeout=5).connect() as conn,
+        pytest.raises(ConnectionFailure, match="too slowly"),
+    ):
+        conn.send(message(), "head@school.example", deadline=started + 1.0)
+    assert time.monotonic() - started < 2.0
+    assert not trickler.attempted
+
+
+def test_stopping_cuts_off_a_send_under_way_at_once(trickler: TricklingServer) -> None:
+    trickler.trickle_all = True
+    stop = threading.Event()
+    with parse_mail_url(trickler.url, timeout=5).connect(stop) as conn:
+        threading.Timer(0.5, stop.set).start()
+        started = time.monotonic()
+        with pytest.raises(SendAbandoned):
+            conn.send(message(), "head@school.example")  # no deadline: only `stop` ends it
+        assert time.monotonic() - started < 1.5
+    # The server saw the client hang up (it notices on its next byte).
+    deadline = time.monotonic() + 2
+    while trickler.trickling and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert trickler.trickling == 0 and len(trickler.trickles) == 1
