@@ -19,8 +19,10 @@ operation that asked for it.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 _PENDING = "mat_review.scrub_tables"
 SQLITE_BUSY_SECONDS = 30.0
 PG_LOCK_TIMEOUT = "30s"
+PG_RETRY_SECONDS = 60.0
 
 
 def request_scrub(session: Session, tables: Iterable[str] = ()) -> None:
@@ -110,11 +113,44 @@ def _sqlite_busy_errors() -> type[Exception]:
 
 
 def _scrub_postgresql(engine: Engine, tables: list[str]) -> bool:
+    """`VACUUM (FULL)` each table. It keeps row versions that a transaction still running in
+    the database might see (an autovacuum's ANALYZE, a long report query): when its report says
+    some could not be removed yet, wait and run it again, up to `PG_RETRY_SECONDS`."""
     if not tables:
         return True
-    with engine.connect() as connection:
-        connection = connection.execution_options(isolation_level="AUTOCOMMIT")
-        connection.exec_driver_sql(f"SET lock_timeout = '{PG_LOCK_TIMEOUT}'")
+    raw = engine.raw_connection()
+    try:
+        connection = raw.driver_connection
+        assert connection is not None
+        connection.autocommit = True
+        kept: list[int] = []
+
+        def notice(diagnostic: Any) -> None:
+            found = _KEPT.search(str(diagnostic.message_detail or ""))
+            if found:
+                kept.append(int(found.group(1)))
+
+        connection.add_notice_handler(notice)
+        connection.execute(f"SET lock_timeout = '{PG_LOCK_TIMEOUT}'")
+        deadline = time.monotonic() + PG_RETRY_SECONDS
         for table in tables:
-            connection.exec_driver_sql(f'VACUUM (FULL) "{table}"')
-    return True
+            while True:
+                kept.clear()
+                connection.execute(f'VACUUM (FULL, VERBOSE) "{table}"')
+                if not any(kept):
+                    break
+                if time.monotonic() > deadline:
+                    log.warning(
+                        "%s: %d old row versions are still visible to a running transaction; "
+                        "they will be removed by the next purge or VACUUM FULL",
+                        table,
+                        sum(kept),
+                    )
+                    return False
+                time.sleep(0.5)
+        return True
+    finally:
+        raw.close()
+
+
+_KEPT = re.compile(r"(\d+) dead row versions cannot be removed yet")

@@ -233,23 +233,25 @@ class PostgresFiles:
             )
         ]
 
-    def pages(self) -> bytes:
-        """Every page of every relation, concatenated."""
-        chunks = []
+    def pages_by_relation(self) -> dict[str, bytes]:
+        """Every page of every relation, concatenated per relation."""
+        found = {}
         with self.engine.connect() as conn:
             for name, _kind in self._relations(conn):
                 blocks = conn.exec_driver_sql(
                     f"SELECT pg_relation_size('{name}') / 8192"
                 ).scalar_one()
-                for block in range(int(blocks)):
-                    chunks.append(
-                        bytes(
-                            conn.exec_driver_sql(
-                                f"SELECT get_raw_page('{name}', {block})"
-                            ).scalar_one()
-                        )
+                found[name] = b"".join(
+                    bytes(
+                        conn.exec_driver_sql(f"SELECT get_raw_page('{name}', {block})").scalar_one()
                     )
-        return b"".join(chunks)
+                    for block in range(int(blocks))
+                )
+        return found
+
+    def pages(self) -> bytes:
+        """Every page of every relation, concatenated."""
+        return b"".join(self.pages_by_relation().values())
 
     def tuples(self) -> list[Tuple]:
         """Every heap tuple, live or dead, of every table and TOAST table."""
@@ -281,9 +283,14 @@ class PostgresFiles:
         with self.engine.connect() as conn:
             position = start
             while position < end:
+                # At a segment boundary pg_walfile_name_offset names the *preceding* file:
+                # ask for the next byte instead.
+                at_boundary = position % self.segment == 0
                 name, offset = conn.exec_driver_sql(
-                    f"SELECT file_name, file_offset FROM pg_walfile_name_offset('{_lsn(position)}')"
+                    "SELECT file_name, file_offset FROM "
+                    f"pg_walfile_name_offset('{_lsn(position + 1 if at_boundary else position)}')"
                 ).one()
+                offset = int(offset) - 1 if at_boundary else int(offset)
                 segment_end = position - int(offset) + self.segment
                 length = min(end, segment_end) - position
                 data = bytes(
@@ -295,6 +302,10 @@ class PostgresFiles:
                     position - position % WAL_PAGE, position + length, WAL_PAGE
                 ):
                     header = 40 if page_start % self.segment == 0 else 24
+                    if page_start >= position and page_start + 16 <= position + length:
+                        # Every WAL page names its own address: proof this is the right file.
+                        at = page_start - position
+                        assert int.from_bytes(data[at + 8 : at + 16], "little") == page_start
                     lo = max(position, page_start + header)
                     hi = min(position + length, page_start + WAL_PAGE)
                     if lo < hi:
@@ -440,15 +451,15 @@ def cycle_with_reminders(
             db.session.commit()
 
         def remind() -> int:
-            from jobs.tasks import dispatch_outbox, enqueue_due_reminders
+            from jobs.tasks import JobRun, dispatch_outbox, enqueue_due_reminders
 
             at = closes - timedelta(days=7) + timedelta(hours=12)
             with app.app_context():
-                dispatch_outbox(db.session, utcnow())
+                dispatch_outbox(db.session, JobRun(utcnow()))
                 db.session.commit()
-                enqueue_due_reminders(db.session, at)
+                enqueue_due_reminders(db.session, JobRun(at))
                 db.session.commit()
-                dispatch_outbox(db.session, at)
+                dispatch_outbox(db.session, JobRun(at))
                 db.session.commit()
                 return int(
                     db.session.scalar(
@@ -644,8 +655,12 @@ def test_postgresql_pages_and_wal_never_pair_answers_with_people(
 
         # A purge: names and addresses leave every page of the database.
         _report_and_purge(app, oc.cycle.id)
-        pages = files.pages()
-        survivors = [v for v in played.names + played.emails if v in pages]
-        assert not survivors, f"{survivors} survived the purge in PostgreSQL's pages"
+        relations = files.pages_by_relation()
+        survivors = {
+            relation: [v for v in played.names + played.emails if v in pages]
+            for relation, pages in relations.items()
+        }
+        survivors = {relation: found for relation, found in survivors.items() if found}
+        assert not survivors, f"survived the purge in PostgreSQL's pages: {survivors}"
     finally:
         files.close()
