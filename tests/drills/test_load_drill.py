@@ -6,6 +6,7 @@ twice."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from survey.models import Cycle, DeliveryStatus, Invitation
 from survey.timeutil import utcnow
+from tests.ballot_box import opened_ballots
 
 from .helpers import (
     DAY,
@@ -96,24 +98,17 @@ def test_200_concurrent_submits_while_the_scheduler_sends_reminders_lose_nothing
         (a.status, a.location) for a in submitted if a.status != 303
     ]
 
-    # Every 303 is a stored response with all its ratings; nothing more, nothing less.
-    responses = query("SELECT count(*) FROM responses WHERE cycle_id = :c", c=cycle.id)[0][0]
+    # Every 303 is a stored ballot with all its ratings; nothing more, nothing less.
+    stored = opened_ballots(app.config["DATABASE_URL"], cycle.id, app.config["SECRET_KEY"])
     completed = query(
         "SELECT count(*) FROM invitations WHERE cycle_id = :c AND is_completed", c=cycle.id
     )[0][0]
-    ratings_per_response = query(
-        "SELECT count(r.element_code) FROM responses p LEFT JOIN ratings r ON r.response_id = p.id"
-        " WHERE p.cycle_id = :c GROUP BY p.id",
-        c=cycle.id,
-    )
-    assert responses == completed == len(links)
-    assert sorted({n for (n,) in ratings_per_response}) == [len(CODES)]
-    groups = query(
-        "SELECT g.key, count(*) FROM responses p JOIN groups g ON g.id = p.group_id "
-        "WHERE p.cycle_id = :c GROUP BY g.key",
-        c=cycle.id,
-    )
+    assert len(stored) == completed == len(links)
+    assert sorted({len(ballot.ratings) for ballot in stored}) == [len(CODES)]
+    keys = dict(query("SELECT id, key FROM groups WHERE cycle_id = :c", c=cycle.id))
+    groups = Counter(keys[ballot.group_id] for ballot in stored)
     assert dict(groups) == PEOPLE
+    assert query("SELECT count(*) FROM responses WHERE cycle_id = :c", c=cycle.id)[0][0] == 0
 
     # The reminder run finishes: each reminder was sent or, for someone who had answered by
     # then, cancelled; none twice.

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 import framework as fw
 from survey.models import Cycle, Invitation
+from tests.ballot_box import opened_ballots
 
 from .helpers import (
     Browser,
@@ -62,19 +63,14 @@ def test_worker_killed_right_after_answering_a_submit_keeps_the_response(
         wait_until(one_gone, 30, "the worker to die")
         wait_until(lambda: len(children(web.pid)) == 2, 30, "gunicorn to start a new worker")
 
-        stored = query("SELECT count(*) FROM responses WHERE cycle_id = :c", c=cycle.id)[0][0]
-        ratings = query(
-            "SELECT r.element_code, r.scale_key, r.rationale FROM ratings r "
-            "JOIN responses p ON p.id = r.response_id WHERE p.cycle_id = :c",
-            c=cycle.id,
-        )
+        stored = opened_ballots(app.config["DATABASE_URL"], cycle.id, app.config["SECRET_KEY"])
         completed = query(
             "SELECT count(*) FROM invitations WHERE cycle_id = :c AND is_completed", c=cycle.id
         )[0][0]
-        assert stored == completed == done
-        assert len(ratings) == len(CODES) * done
-        assert {(code, key) for code, key, _ in ratings} == {(c, "amber-green") for c in CODES}
-        assert all(text.startswith("Evidence for") for _, _, text in ratings)
+        assert len(stored) == completed == done
+        for ballot in stored:
+            assert dict(ballot.ratings) == {c: "amber-green" for c in CODES}
+            assert all(text.startswith("Evidence for") for text in ballot.rationales.values())
 
         again = Browser(base).get(link)
         assert again.status == 200 and "already" in again.body.lower()
