@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 import framework as fw
+from survey import queries
 from survey.db import db, describe_database_error
 from survey.errors import UserError
 from survey.models import AdminUser
@@ -345,7 +346,7 @@ def cycle_launch_command(cycle_id: str) -> None:
 def cycle_status_command(cycle_id: str, as_json: bool) -> None:
     """State, dates, and per group: invited, sent, completed, declined, failed."""
     cycle = cycle_service.get_cycle(db.session, cycle_id)
-    status = cycle_service.cycle_status_dict(db.session, cycle)
+    status = queries.cycle_status_dict(db.session, cycle)
     if as_json:
         click.echo(json.dumps(status, indent=2))
         return

@@ -162,9 +162,13 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
     from survey import create_app
     from survey.db import db
     from survey.migrate import upgrade_database
-    from survey.reports import get_report, write_stored_report
+    from survey.reports.stored import get_report, write_stored_report
     from survey.services import cycles as svc
-    from survey.services.frameworks import sync_builtin_frameworks
+    from survey.services.frameworks import (
+        get_cycle_framework,
+        get_cycle_scope,
+        sync_builtin_frameworks,
+    )
     from survey.timeutil import utcnow
 
     started = time.monotonic()
@@ -230,8 +234,8 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
             _run_jobs(app, opens_at + timedelta(minutes=5))
             links = _links_from_outbox(outbox, seen)
             step(f"{label}: {len(links)} invitations written to {outbox}")
-            framework = svc.get_cycle_framework(session, cycle)
-            scope = svc.get_cycle_scope(cycle)
+            framework = get_cycle_framework(session, cycle)
+            scope = get_cycle_scope(cycle)
             people = [(link, _group_of_link(session, link)) for link in links]
             # End this read before the requests: on SQLite every transaction holds the write lock.
             session.commit()

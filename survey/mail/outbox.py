@@ -307,18 +307,13 @@ def enqueue_reminders(
 
 
 def enqueue_report_emails(
-    session: Session, cycle: Cycle, report: Report, *, now: datetime | None = None
+    session: Session, cycle: Cycle, rendered: RenderedEmail, *, now: datetime | None = None
 ) -> int:
-    """One `report` row per report recipient (the files are attached at send time)."""
-    from survey.reports.email import render_report_email
-
+    """One `report` row per report recipient, with the email the caller rendered from the
+    report (the files are attached at send time)."""
     recipients = cycle.report_recipient_list
     if not recipients:
         return 0
-    subject, text, html_body = render_report_email(
-        session, cycle, report, report_url=_report_page_url(cycle)
-    )
-    rendered = RenderedEmail(subject=subject, text=text, html=html_body)
     rows = [
         _row(
             key=report_key(cycle.id, recipient),
@@ -360,7 +355,7 @@ def resend_report_email(
     return row
 
 
-def _report_page_url(cycle: Cycle) -> str | None:
+def report_page_url(cycle: Cycle) -> str | None:
     """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
     try:
         path = current_app.url_map.bind("").build("admin.report", {"cycle_id": cycle.id})

@@ -13,7 +13,8 @@ from survey.db import db
 from survey.errors import UserError
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
-from survey.reports.store import ensure_reportable, get_report, write_stored_report
+from survey.reports.store import ensure_reportable
+from survey.reports.stored import get_report, write_stored_report
 from survey.services import admin_views
 from survey.services.cycles import get_cycle
 

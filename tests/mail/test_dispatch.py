@@ -33,8 +33,9 @@ from survey.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from survey.queries import cycle_status_dict
 from survey.services.admin_views import resend_report_email
-from survey.services.cycles import cycle_status_dict, launch_cycle
+from survey.services.cycles import launch_cycle
 from survey.services.links import resolve_token
 from survey.timeutil import utcnow
 
