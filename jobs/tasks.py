@@ -23,9 +23,9 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
+from survey.mail.dispatch import dispatch
 from survey.mail.messages import RenderedEmail
 from survey.mail.outbox import (
-    dispatch,
     enqueue_invitations,
     enqueue_report_emails,
     report_page_url,
