@@ -128,14 +128,17 @@ def gunicorn(
     workers: int = 2,
     chdir: Path | None = None,
     health_path: str = "/healthz",
+    pid_file: Path | None = None,
 ) -> Iterator[str]:
     """`gunicorn -w <workers>` (sync workers, the default) on a free loopback port; yields its
-    base URL and stops it (SIGTERM, then SIGKILL) afterwards."""
+    base URL and stops it (SIGTERM, then SIGKILL) afterwards. `pid_file` gets the master's pid."""
     port = free_port()
     args = [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     args += ["--backlog", "2048", "--log-level", "warning"]
     if chdir is not None:
         args += ["--chdir", str(chdir)]
+    if pid_file is not None:
+        args += ["--pid", str(pid_file)]
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -264,7 +264,8 @@ def _peak_traced_mb(fn: Callable[[], object]) -> float:
 
 
 def measure(url: str, scenario: str, repeat: int) -> dict[str, Any]:
-    from survey.reports import compile_cycle, render_report_files
+    from survey.reports.compile import compile_cycle
+    from survey.reports.outputs import render_report_files
 
     instance = Path(tempfile.mkdtemp(prefix="mat-review-bench-"))
     app = make_app(url, instance)

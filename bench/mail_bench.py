@@ -34,8 +34,8 @@ from setup_data import create_cycle_with_people
 from sqlalchemy import func, select
 
 from survey.db import db
+from survey.mail.dispatch import dispatch
 from survey.mail.messages import build_email, fill_link
-from survey.mail.outbox import dispatch
 from survey.models import MessageKind, OutboxMessage, OutboxStatus
 from survey.services.links import LINK_SALT
 
@@ -88,6 +88,7 @@ def mail_benchmark(messages: int) -> dict[str, Any]:
                     .where(OutboxMessage.status == OutboxStatus.PENDING)
                 )
                 assert pending == messages, pending
+                session.commit()  # dispatch sends in sessions of its own
 
                 started = time.perf_counter()
                 result = dispatch(session)

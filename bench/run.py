@@ -23,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from common import BENCH_DIR, scratch_database
 
-BENCHMARKS = ("submit", "form", "compile", "mail")
+BENCHMARKS = ("submit", "form", "compile", "mail", "worker")
 RESULTS = BENCH_DIR / "results.json"
 README = BENCH_DIR / "README.md"
 FIGURES_START, FIGURES_END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -123,6 +123,12 @@ def _print(name: str, result: dict[str, Any]) -> None:
             f"{fmt(season['peak_rss_mb'])} MB (+{fmt(season['rss_growth_mb'])}), floor "
             f"{fmt(season['floor_seconds'])} s, ratio {fmt(season['ratio_to_floor'])}",
         ]
+    elif name == "worker":
+        lines += [
+            f"  one gunicorn worker after serving the respondent's path ({result['served']}): "
+            f"RSS {fmt(result['worker_rss_mb'])} MB (target under "
+            f"{result['target']['rss_mb_below']:.0f} MB); target met: {result['met']}",
+        ]
     else:
         lines += [
             f"  {result['sent']} messages in {fmt(result['seconds'])} s: "
@@ -180,6 +186,12 @@ def main() -> None:
         mail["met"] = {"ratio": mail["ratio_to_floor"] >= 0.8}
         results["mail"] = mail
         _print("mail", mail)
+
+    if "worker" in wanted:
+        from worker_bench import worker_benchmark
+
+        results["worker"] = worker_benchmark(args.quick)
+        _print("worker", results["worker"])
 
     document = {
         "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),

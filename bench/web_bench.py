@@ -46,7 +46,7 @@ from survey.db import db
 from survey.models import Ballot, Cycle, Group, Invitation, Response
 from survey.sealbox import box_size
 from survey.services import ballots
-from survey.services.cycles import get_cycle_framework, get_cycle_scope
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
 WORKERS = 2
 

@@ -78,7 +78,3 @@ def run_once_command(now_text: str | None, force: bool) -> None:
     failed = [o.job.id for o in outcomes if not o.ok]
     if failed:
         raise click.ClickException(f"{len(failed)} job(s) failed: {', '.join(failed)}")
-
-
-def register(app: Flask) -> None:
-    app.cli.add_command(jobs_group)

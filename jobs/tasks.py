@@ -23,9 +23,18 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
-from survey.mail.outbox import dispatch, enqueue_invitations, enqueue_report_emails
+from survey.mail.dispatch import dispatch
+from survey.mail.messages import RenderedEmail
+from survey.mail.outbox import (
+    enqueue_invitations,
+    enqueue_report_emails,
+    report_page_url,
+)
 from survey.mail.reminders import enqueue_due_reminder
 from survey.models import Cycle, CycleState, Invitation, MessageKind, OutboxMessage, Report
+from survey.reports.compile import compile_cycle
+from survey.reports.email import render_report_email
+from survey.reports.store import store_report
 from survey.services.cycles import close_cycle, open_cycle
 
 log = logging.getLogger(__name__)
@@ -138,14 +147,16 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
     """Compile each closed cycle's report, enqueue the report email, mark the cycle reported:
     all in the job's one transaction, so a crash repeats nothing and loses nothing."""
     now = run.now
-    from survey.reports import store_report
-
     has_report = exists().where(Report.cycle_id == Cycle.id)
     cycles = _due_cycles(session, Cycle.state == CycleState.CLOSED, ~has_report)
 
     def compile_one(cycle: Cycle) -> None:
-        report = store_report(session, cycle)
-        enqueue_report_emails(session, cycle, report, now=now)
+        compiled = compile_cycle(session, cycle)
+        report = store_report(session, cycle, compiled)
+        subject, text, html = render_report_email(
+            cycle, compiled, report, report_url=report_page_url(cycle)
+        )
+        enqueue_report_emails(session, cycle, RenderedEmail(subject, text, html), now=now)
         cycle.mark_reported(now)
         session.flush()
 

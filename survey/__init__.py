@@ -10,25 +10,25 @@ from survey.config import instance_path_from_env, load_config
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
-    """Build the web app: code defaults, then MAT_REVIEW_* variables, then `config`."""
+    """Build the web app: code defaults, then MAT_REVIEW_* variables, then `config`.
+
+    Only the web app: the command line (`survey.cli`) adds the commands, so a web worker never
+    imports the scheduler, the report compiler or the demo.
+    """
     instance_path = (config or {}).get("INSTANCE_PATH") or instance_path_from_env()
     app = Flask(__name__, instance_path=str(instance_path), instance_relative_config=True)
     load_config(app, config)
 
-    from survey import extensions, security
+    # Imported here, not at the top: every `import survey.<module>` (the scheduler, migrations,
+    # the command line) runs this package's __init__ first, and should not load the web app.
+    from survey import admin, extensions, respond, security, web
     from survey.db import db
 
     db.init_app(app)
     extensions.init_app(app)
     security.init_app(app)
 
-    from survey import admin, respond, web
-
     web.init_app(app)
     app.register_blueprint(respond.bp)
     app.register_blueprint(admin.bp)
-
-    from survey.cli import register_commands
-
-    register_commands(app)
     return app

@@ -26,6 +26,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
 from survey import create_app
+from survey.cli import make_cli
 from survey.db import db, make_engine
 from survey.models import Base, Cycle, Trust
 
@@ -194,9 +195,17 @@ def client(app: Flask) -> FlaskClient:
     return app.test_client()
 
 
+class CommandLineRunner(FlaskCliRunner):
+    """Invokes the whole `mat-review` command line (`survey.cli.make_cli()`, which adds the
+    commands the web factory leaves out) with the test's app."""
+
+    def invoke(self, cli: Any = None, args: Any = None, **kwargs: Any) -> Any:
+        return super().invoke(cli or make_cli(), args, **kwargs)
+
+
 @pytest.fixture
 def runner(app: Flask) -> FlaskCliRunner:
-    return app.test_cli_runner()
+    return CommandLineRunner(app)
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import io
 import re
 
 from survey.models import Cycle, CycleState
-from survey.reports import store_report
-from survey.services.cycles import close_cycle, get_cycle_framework, launch_cycle
+from survey.reports.store import store_report
+from survey.services.cycles import close_cycle, launch_cycle
+from survey.services.frameworks import get_cycle_framework
 from survey.services.links import mint_link
 
 STAGES = ["beginning", "developing", "embedding", "leading"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 import framework as fw
@@ -22,12 +22,14 @@ from survey.admin.pending import load_pending, sign_pending
 from survey.db import db
 from survey.errors import NotFound, UserError
 from survey.models import Cycle, CycleState, Report, Trust
-from survey.reports import get_report, render_report_html
+from survey.queries import count_invitations
+from survey.reports.stored import get_report, stored_report_html
 from survey.services import accounts, admin_views
 from survey.services import cycles as cycle_service
 from survey.services.audit import record_event
 from survey.services.frameworks import (
     add_trust_framework,
+    get_cycle_framework,
     get_framework,
     list_framework_versions,
 )
@@ -329,7 +331,7 @@ def _render_cycle(
     found: Cycle, errors: dict[str, str] | None = None, closes: str = "", status: int = 200
 ) -> ResponseReturnValue:
     """The cycle page; with `errors` (and what was typed) when the extend form was refused."""
-    framework = cycle_service.get_cycle_framework(db.session, found)
+    framework = get_cycle_framework(db.session, found)
     page = render_template(
         "admin/cycle.html",
         trust=found.trust,
@@ -594,7 +596,7 @@ def report(cycle_id: int) -> ResponseReturnValue:
         abort(404, description="The report for this cycle has not been compiled yet.")
     # The stored report.html's body: exactly the board paper that was emailed. Its templates
     # escaped everything people typed, and it comes back as Markup.
-    body = render_report_html(compiled, standalone=False)
+    body = stored_report_html(compiled, current_app.jinja_env, standalone=False)
     files = [(name, label) for name, label in DOWNLOADS.items() if compiled.file(name)]
     return render_template(
         "admin/report.html",
@@ -653,5 +655,5 @@ def purge(cycle_id: int) -> ResponseReturnValue:
     if found.state != CycleState.REPORTED or found.purged_at is not None:
         flash("Personal data can be removed only once the report has been sent.", "error")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    invited = cycle_service.count_invitations(db.session, found)
+    invited = count_invitations(db.session, found)
     return render_template("admin/purge.html", trust=found.trust, cycle=found, invited=invited)

@@ -21,7 +21,7 @@ from flask import render_template
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, Group, Invitation
-from survey.services.cycles import get_cycle_framework
+from survey.services.frameworks import get_cycle_framework
 from survey.timeutil import as_utc, format_local, get_zone, utcnow
 
 # Stands for the personal link in stored bodies; survives HTML escaping and URL contexts as is.

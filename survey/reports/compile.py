@@ -48,7 +48,8 @@ from sqlalchemy.orm import Session
 
 import framework as fw
 from survey.models import Cycle, CycleState, Rating, Response
-from survey.services.cycles import cycle_status, get_cycle_framework, get_cycle_scope
+from survey.queries import cycle_status
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from survey.timeutil import utcnow
 
 OTHER = "_other"  # not a possible group key (keys start with a letter or digit)

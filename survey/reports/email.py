@@ -4,10 +4,8 @@ the Report's files); this module only writes the words."""
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
 from survey.models import Cycle, Report
-from survey.reports.compile import compile_cycle
+from survey.reports.compile import CycleReport
 from survey.reports.outputs import cell_swatch, cell_words, get_template_env, report_context
 
 # Mail clients drop <style> blocks, so the HTML email carries its styles inline.
@@ -28,11 +26,11 @@ STYLES = {
 
 
 def render_report_email(
-    session: Session, cycle: Cycle, report_row: Report, *, report_url: str | None = None
+    cycle: Cycle, compiled: CycleReport, report_row: Report, *, report_url: str | None = None
 ) -> tuple[str, str, str]:
-    """(subject, text, html) for the cycle's report recipients. `report_url`, if given, is a
-    link to the report page (built by the caller from the configured base URL)."""
-    compiled = compile_cycle(session, cycle)
+    """(subject, text, html) for the cycle's report recipients, from the report as compiled for
+    its stored files (never compiled a second time). `report_url`, if given, is a link to the
+    report page (built by the caller from the configured base URL)."""
     context = report_context(compiled)
     context.update(
         styles=STYLES,

@@ -23,7 +23,6 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 import framework as fw
-from survey.errors import UserError
 from survey.models import Report
 from survey.reports import palette
 from survey.reports.compile import (
@@ -33,6 +32,7 @@ from survey.reports.compile import (
     Column,
     CycleReport,
 )
+from survey.reports.stored import stored_report_html
 from survey.timeutil import format_local
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -147,9 +147,6 @@ def report_context(report: CycleReport) -> dict[str, Any]:
 # -- HTML and PDF -------------------------------------------------------------------------------
 
 
-BODY_START, BODY_END = "<!--mat-report:body-->", "<!--/mat-report:body-->"
-
-
 def render_report_html(report: CycleReport | Report, *, standalone: bool = True) -> Markup:
     """The report as HTML: a whole self-contained page, or (standalone=False) the fragment the
     admin page embeds (scoped styles and the report's <article>).
@@ -159,23 +156,10 @@ def render_report_html(report: CycleReport | Report, *, standalone: bool = True)
     templates have escaped everything a person typed (no `|safe` on user text anywhere).
     """
     if isinstance(report, Report):
-        return _stored_html(report, standalone=standalone)
+        return stored_report_html(report, _ENV, standalone=standalone)
     template = _ENV.get_template("report/report.html")
     html = template.render(standalone=standalone, **report_context(report))
     return Markup(html)  # noqa: S704 -- autoescaped template output
-
-
-def _stored_html(row: Report, *, standalone: bool) -> Markup:
-    stored = row.file("report.html")
-    if stored is None:
-        raise UserError(f"report {row.id} has no report.html")
-    html = stored.content.decode("utf-8")
-    if standalone:
-        return Markup(html)  # noqa: S704 -- our own escaped output, stored
-    # The markers cannot occur inside user text: '<' in people's words is escaped as &lt;.
-    start, end = html.index(BODY_START), html.index(BODY_END)
-    styles = _ENV.get_template("report/_styles.html").render(standalone=False)
-    return Markup(styles + html[start : end + len(BODY_END)])  # noqa: S704
 
 
 def render_pdf(html: str) -> bytes:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.models import Cycle, CycleState, Report, ReportFile
-from survey.reports.compile import compile_cycle
+from survey.reports.compile import CycleReport, compile_cycle
 from survey.reports.outputs import CONTENT_TYPES, render_report_files
+from survey.reports.stored import get_report
 
 REPORTABLE_STATES = (CycleState.CLOSED, CycleState.REPORTED)
 
@@ -24,22 +22,7 @@ def ensure_reportable(cycle: Cycle) -> None:
         )
 
 
-def get_report(session: Session, cycle: Cycle) -> Report | None:
-    return session.scalar(select(Report).where(Report.cycle_id == cycle.id))
-
-
-def write_stored_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write a stored report's files, byte for byte as leadership received them."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for item in report.files:
-        (folder / item.name).write_bytes(item.content)
-        paths[item.name] = folder / item.name
-    return paths
-
-
-def store_report(session: Session, cycle: Cycle) -> Report:
+def store_report(session: Session, cycle: Cycle, compiled: CycleReport | None = None) -> Report:
     """Compile the cycle, render the five files and keep them as a Report with ReportFile rows.
 
     Idempotent: a cycle that already has a report gets that report back unchanged (it is
@@ -49,7 +32,8 @@ def store_report(session: Session, cycle: Cycle) -> Report:
     if existing is not None:
         return existing
     ensure_reportable(cycle)
-    compiled = compile_cycle(session, cycle)
+    if compiled is None:
+        compiled = compile_cycle(session, cycle)
     files = render_report_files(compiled)
     row = Report(
         cycle_id=cycle.id,

@@ -31,13 +31,10 @@ import framework as fw
 from survey.db import db
 from survey.extensions import limiter
 from survey.models import Invitation
+from survey.queries import count_group_invitations
 from survey.respond import bp, redaction
 from survey.services import responses
-from survey.services.cycles import (
-    count_group_invitations,
-    get_cycle_framework,
-    get_cycle_scope,
-)
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from survey.services.links import resolve_token
 from survey.services.responses import Answers, Outcome, Standing
 

@@ -17,6 +17,9 @@ from sqlalchemy.orm import Session
 
 import framework as fw
 from survey.errors import NotFound, UserError
+from survey.mail import outbox
+from survey.mail.outbox import enqueue_resend
+from survey.mail.reminders import reminder_slots
 from survey.models import (
     AdminUser,
     AuditEvent,
@@ -30,15 +33,10 @@ from survey.models import (
     OutboxStatus,
     Trust,
 )
+from survey.queries import GroupStatus, cycle_status
 from survey.services.audit import record_event
 from survey.services.clockcheck import describe_span, get_clock_refusal
-from survey.services.cycles import (
-    ADDED_AFTER_LAUNCH,
-    GroupStatus,
-    add_invitations,
-    cycle_status,
-    existing_emails,
-)
+from survey.services.cycles import ADDED_AFTER_LAUNCH, add_invitations, existing_emails
 from survey.services.frameworks import get_framework, list_framework_versions
 from survey.services.recipients import REQUIRED_COLUMNS, RecipientSheet, read_recipients
 from survey.timeutil import utcnow
@@ -155,8 +153,6 @@ def mask_group(status: GroupStatus, threshold: int) -> LiveGroup:
 
 def next_reminder(cycle: Cycle, now: datetime | None = None) -> datetime | None:
     """When the next reminder goes out (by the scheduler's own rule), if any is still to come."""
-    from survey.mail.reminders import reminder_slots
-
     if cycle.state not in (CycleState.SCHEDULED, CycleState.OPEN):
         return None
     moment = now or utcnow()
@@ -233,8 +229,6 @@ def resend_report_email(
     session: Session, cycle: Cycle, message_id: int, actor: str
 ) -> OutboxMessage:
     """Try an undelivered report email again now (audited)."""
-    from survey.mail import outbox
-
     row = outbox.resend_report_email(session, cycle, message_id)
     record_event(session, actor, "report.resend", cycle=cycle, detail=str(row.recipient))
     session.flush()
@@ -423,8 +417,6 @@ def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor:
     it), and the caller is told nothing different: whether a resend "worked" must not reveal
     whether that person answered.
     """
-    from survey.mail.outbox import enqueue_resend
-
     invitation = get_cycle_invitation(session, cycle, invitation_id)
     if cycle.state != CycleState.OPEN:
         raise UserError("invitations can be sent again only while the cycle is open")

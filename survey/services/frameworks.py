@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 import framework as fw
 from survey.errors import UserError
-from survey.models import FrameworkVersion, Trust
+from survey.models import Cycle, FrameworkVersion, Trust
 from survey.services.audit import record_event
 
 DEFAULT_FRAMEWORK = "mat-assurance"
@@ -147,3 +147,11 @@ def get_framework(session: Session, key: str, version: str) -> fw.Framework:
     loaded = fw.load_text(row.source_text, source=f"{key}@{version}")
     _PARSED[(key, version)] = loaded
     return loaded
+
+
+def get_cycle_framework(session: Session, cycle: Cycle) -> fw.Framework:
+    return get_framework(session, cycle.framework_key, cycle.framework_version)
+
+
+def get_cycle_scope(cycle: Cycle) -> fw.Scope:
+    return fw.parse_scope(cycle.scope)

@@ -22,8 +22,9 @@ from survey.models import (
     Response,
     Trust,
 )
-from survey.reports import store_report
-from survey.services.cycles import close_cycle, get_cycle_framework, get_cycle_scope
+from survey.reports.store import store_report
+from survey.services.cycles import close_cycle
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from tests.admin.helpers import Browser
 
 SignedIn = tuple[Browser, AdminUser, Trust]

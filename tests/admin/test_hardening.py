@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -96,7 +96,11 @@ def test_signing_in_again_replaces_the_session_token(
 
 
 def test_reset_password_ends_every_other_session(
-    app: Flask, signed_in: SignedIn, session: Session, monkeypatch: pytest.MonkeyPatch
+    app: Flask,
+    signed_in: SignedIn,
+    session: Session,
+    monkeypatch: pytest.MonkeyPatch,
+    runner: FlaskCliRunner,
 ) -> None:
     browser, admin, trust = signed_in
     other = Browser(app.test_client())
@@ -109,7 +113,7 @@ def test_reset_password_ends_every_other_session(
     theirs = Browser(app.test_client())
     assert theirs.sign_in(colleague.email).status_code == 303
     monkeypatch.setenv("MAT_REVIEW_ADMIN_PASSWORD", "a brand new password")
-    result = app.test_cli_runner().invoke(args=["create-admin", admin.email, "--reset-password"])
+    result = runner.invoke(args=["create-admin", admin.email, "--reset-password"])
     assert result.exit_code == 0, result.output
     assert "2 signed out" in result.output
     assert browser.get("/admin/").status_code == 302
@@ -569,7 +573,7 @@ def test_the_frameworks_limits_are_the_columns_lengths() -> None:
     ],
 )
 def test_the_command_line_refuses_the_same_values_with_a_message(
-    app: Flask, make_trust: Callable[..., Trust], args: list[str], message: str
+    runner: FlaskCliRunner, make_trust: Callable[..., Trust], args: list[str], message: str
 ) -> None:
     trust = make_trust()
     if args[:2] == ["cycle", "create"]:
@@ -581,7 +585,7 @@ def test_the_command_line_refuses_the_same_values_with_a_message(
         }
         given = dict(zip(args[2::2], args[3::2], strict=True))
         args = ["cycle", "create"] + [x for pair in {**options, **given}.items() for x in pair]
-    result = app.test_cli_runner().invoke(args=args)
+    result = runner.invoke(args=args)
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert "Traceback" not in result.output

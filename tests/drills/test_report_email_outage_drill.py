@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from jobs.schedule import JOBS, run_job
 from survey.db import db
-from survey.mail.outbox import dispatch
+from survey.mail.dispatch import dispatch
 from survey.models import AdminUser, AuditEvent, Cycle, MessageKind, OutboxMessage, OutboxStatus
 from survey.services.accounts import hash_password
 from survey.timeutil import utcnow

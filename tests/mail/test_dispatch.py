@@ -21,8 +21,9 @@ from sqlalchemy.orm import Session
 from jobs.schedule import run_once
 from survey.db import db
 from survey.errors import UserError
+from survey.mail.dispatch import dispatch
 from survey.mail.messages import LINK_PLACEHOLDER, new_message_id
-from survey.mail.outbox import dispatch, enqueue_invitations, enqueue_resend, report_key
+from survey.mail.outbox import enqueue_invitations, enqueue_resend, report_key
 from survey.models import (
     AuditEvent,
     Cycle,
@@ -33,8 +34,9 @@ from survey.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from survey.queries import cycle_status_dict
 from survey.services.admin_views import resend_report_email
-from survey.services.cycles import cycle_status_dict, launch_cycle
+from survey.services.cycles import launch_cycle
 from survey.services.links import resolve_token
 from survey.timeutil import utcnow
 
@@ -162,6 +164,7 @@ def test_a_server_answering_421_at_first_gets_every_message_once_after_it_recove
     assert all(r.status == OutboxStatus.PENDING and r.next_attempt_at > start for r in retried)
     assert all(r.last_error and r.last_error.startswith("421") for r in retried)
 
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     for day in range(1, 6):
         results.append(dispatch(session, now=start + timedelta(days=day)))
     session.expire_all()
@@ -200,6 +203,7 @@ def test_a_550_marks_that_invitation_failed_with_the_reply_and_the_rest_are_deli
     )
     assert cycle_status_dict(session, cycle)["totals"]["failed"] == 1  # type: ignore[index]
     # A later run does not try it again.
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     assert dispatch(session, now=utcnow() + timedelta(days=3)).failed == 0
     assert smtp.count == 3
 
@@ -352,6 +356,7 @@ def test_a_message_the_server_trickles_is_cut_off_on_time_and_the_rest_still_go(
     assert row.claim_token is None
 
     trickler.tarpit.clear()  # the server recovers: the next try goes through, same Message-ID
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     assert dispatch(session, now=row.next_attempt_at).sent == 1
     assert trickler.attempted.count(row.message_id) == 2
     assert trickler.received.count(row.message_id) == 1
@@ -378,6 +383,7 @@ def test_stopping_cuts_off_a_send_under_way_and_puts_the_message_back_unsent(
     (cut_off,) = trickler.attempted
 
     trickler.trickle_all = False
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     assert dispatch(session).sent == 2
     assert trickler.received.count(cut_off) == 1  # sent once more, with its same Message-ID
     assert sorted(trickler.received) == sorted(r.message_id for r in rows(session))
@@ -397,6 +403,7 @@ def test_a_run_takes_no_new_message_after_its_deadline_and_the_next_run_goes_on(
     assert all(r.claim_token is None for r in rows(session))
 
     app.config["MAIL_RUN_SECONDS"] = 60
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     dispatch(session, now=utcnow() + timedelta(hours=1))  # after any retry's backoff
     session.expire_all()
     assert all(r.status == OutboxStatus.SENT for r in rows(session))
@@ -449,6 +456,7 @@ def test_a_report_email_outlives_the_attempt_limit_retrying_at_the_capped_interv
     start = utcnow()
     for hour in range(24):
         at = start + timedelta(hours=hour)
+        session.commit()  # end this test's read: dispatch sends in sessions of its own
         dispatch(session, now=at)
         session.refresh(report)
         # Never more than the cap (plus its jitter) away.
@@ -459,6 +467,7 @@ def test_a_report_email_outlives_the_attempt_limit_retrying_at_the_capped_interv
     assert report.last_error is not None and report.last_error.startswith("421")
 
     smtp.temp_fail_data = 0
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     dispatch(session, now=start + timedelta(hours=25))
     session.refresh(report)
     assert report.status == OutboxStatus.SENT
@@ -475,6 +484,7 @@ def test_a_report_email_refused_for_good_stops_until_it_is_sent_again(
     session.refresh(report)
     assert (report.status, report.attempts) == (OutboxStatus.FAILED, 1)
     assert report.last_error is not None and report.last_error.startswith("550")
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     dispatch(session, now=utcnow() + timedelta(days=2))
     session.refresh(report)
     assert report.attempts == 1  # a 5xx is not retried by itself
@@ -488,6 +498,7 @@ def test_a_report_email_refused_for_good_stops_until_it_is_sent_again(
         cycle.id,
         "ceo@oak.example",
     )
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     assert dispatch(session).sent == 1
     assert [m["Message-ID"] for m in smtp.to("ceo@oak.example")] == [report.message_id]
     with pytest.raises(UserError, match="already been delivered"):
@@ -512,6 +523,7 @@ def test_a_report_email_waits_out_an_outbox_folder_it_cannot_write_to(
     assert report.last_error is not None and report.last_error.startswith("cannot write to")
 
     blocker.unlink()  # space again
+    session.commit()  # end this test's read: dispatch sends in sessions of its own
     dispatch(session, now=start + timedelta(hours=8))
     session.refresh(report)
     assert report.status == OutboxStatus.SENT

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, CycleState, Rating, Response
-from survey.services.cycles import get_cycle_framework
+from survey.services.frameworks import get_cycle_framework
 
 GOLDEN_GROUPS = [
     "executive:Executive leaders",

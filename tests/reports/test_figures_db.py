@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, CycleState
-from survey.reports import compile_cycle, render_report_html
-from survey.reports.compile import OTHER
+from survey.reports.compile import OTHER, compile_cycle
+from survey.reports.outputs import render_report_html
 
 from .factories import expand, insert_responses, set_state
 

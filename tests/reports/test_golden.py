@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from survey.reports import compile_cycle, render_report_html
-from survey.reports.outputs import render_summary_csv
+from survey.reports.compile import compile_cycle
+from survey.reports.outputs import render_report_html, render_summary_csv
 
 from .conftest import Golden
 from .factories import EXEC_SECRET, section, table_rows

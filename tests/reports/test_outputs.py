@@ -15,16 +15,16 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.models import CycleState, Report, ReportFile
-from survey.reports import (
+from survey.reports.compile import compile_cycle
+from survey.reports.email import render_report_email
+from survey.reports.outputs import (
     CONTENT_TYPES,
-    compile_cycle,
+    neutralise,
     render_report_html,
-    store_report,
     write_report_files,
 )
-from survey.reports.email import render_report_email
-from survey.reports.outputs import neutralise
 from survey.reports.palette import BANDS, HIDDEN
+from survey.reports.store import store_report
 
 from .conftest import Golden
 from .factories import EXEC_SECRET, FORMULA_COMMENT, SCRIPT_COMMENT, set_state
@@ -186,9 +186,10 @@ def test_report_build_refuses_an_open_cycle_with_one_line(
 def test_report_email_summarises_heat_map_gaps_strengths_priorities(
     session: Session, golden: Golden
 ) -> None:
-    row = store_report(session, golden.cycle)
+    compiled = compile_cycle(session, golden.cycle)
+    row = store_report(session, golden.cycle, compiled)
     subject, text, html = render_report_email(
-        session, golden.cycle, row, report_url="http://survey.test/admin/cycles/1/report"
+        golden.cycle, compiled, row, report_url="http://survey.test/admin/cycles/1/report"
     )
     assert subject == "Follow-up report: Spring 2026 review (Oak Learning Trust)"
     assert "1A Clarity of purpose" in text

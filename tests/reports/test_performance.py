@@ -12,8 +12,9 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, CycleState, Rating, Response
-from survey.reports import compile_cycle, write_report_files
-from survey.services.cycles import get_cycle_framework
+from survey.reports.compile import compile_cycle
+from survey.reports.outputs import write_report_files
+from survey.services.frameworks import get_cycle_framework
 
 from .factories import set_state
 

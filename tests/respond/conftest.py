@@ -16,7 +16,7 @@ from survey.db import db, make_engine
 from survey.models import Cycle, Invitation
 from survey.services import ballots
 from survey.services.ballots import SealedAnswers
-from survey.services.cycles import get_cycle_framework, get_cycle_scope
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from survey.services.links import mint_link
 from survey.timeutil import utcnow
 

@@ -23,6 +23,16 @@ from urllib.parse import urlsplit
 import click
 from flask import Flask
 
+from jobs.schedule import run_once
+from survey import create_app
+from survey.db import db
+from survey.migrate import upgrade_database
+from survey.reports.stored import get_report, write_stored_report
+from survey.services import cycles as svc
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope, sync_builtin_frameworks
+from survey.services.links import resolve_token
+from survey.timeutil import utcnow
+
 SCHOOLS = [
     "Severn Primary",
     "Kingfisher Academy",
@@ -159,14 +169,6 @@ def _respond(app: Flask, link: str, form: dict[str, str]) -> None:
 
 def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
     """Build the demo in `out` and return the report files written."""
-    from survey import create_app
-    from survey.db import db
-    from survey.migrate import upgrade_database
-    from survey.reports import get_report, write_stored_report
-    from survey.services import cycles as svc
-    from survey.services.frameworks import sync_builtin_frameworks
-    from survey.timeutil import utcnow
-
     started = time.monotonic()
     rng = random.Random(2026)
     out.mkdir(parents=True, exist_ok=True)
@@ -230,8 +232,8 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
             _run_jobs(app, opens_at + timedelta(minutes=5))
             links = _links_from_outbox(outbox, seen)
             step(f"{label}: {len(links)} invitations written to {outbox}")
-            framework = svc.get_cycle_framework(session, cycle)
-            scope = svc.get_cycle_scope(cycle)
+            framework = get_cycle_framework(session, cycle)
+            scope = get_cycle_scope(cycle)
             people = [(link, _group_of_link(session, link)) for link in links]
             # End this read before the requests: on SQLite every transaction holds the write lock.
             session.commit()
@@ -276,8 +278,6 @@ def _date_back(cycle: Any, delta: timedelta) -> None:
 
 def _group_of_link(session: Any, link: str) -> str:
     """The group a synthetic person belongs to (the demo plays each person, so it may look)."""
-    from survey.services.links import resolve_token
-
     check = resolve_token(session, link.rsplit("/s/", 1)[1])
     if check.invitation is None:
         raise click.ClickException("a demo link did not resolve")
@@ -286,8 +286,6 @@ def _group_of_link(session: Any, link: str) -> str:
 
 def _run_jobs(app: Flask, now: datetime) -> None:
     """Everything the scheduler would do at `now` (the demo moves the clock, not the calendar)."""
-    from jobs.schedule import run_once
-
     # Forced: the demo acts as of times it chooses, on a throwaway database of its own.
     for outcome in run_once(app, now, force=True):
         if not outcome.ok:
@@ -310,7 +308,3 @@ def demo_command(out: Path | None) -> None:
         if name in files:
             click.echo(f"  {name}: {files[name]}")
     click.echo(f"report: {files['report.html']}")
-
-
-def register(app: Flask) -> None:
-    app.cli.add_command(demo_command)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask import Flask
 from flask.cli import AppGroup
 
-from survey.cli import CLI_ACTOR, user_errors
+from survey.cli.common import CLI_ACTOR, user_errors
 from survey.db import db
 from survey.errors import UserError
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
-from survey.reports.store import ensure_reportable, get_report, write_stored_report
+from survey.reports.store import ensure_reportable
+from survey.reports.stored import get_report, write_stored_report
 from survey.services import admin_views
 from survey.services.cycles import get_cycle
 
@@ -92,7 +92,3 @@ def resend_command(cycle_id: str, recipient: str | None) -> None:
         admin_views.resend_report_email(db.session, cycle, email.id, CLI_ACTOR)
     for email in waiting:
         click.echo(f"{email.recipient}: will be sent again within a minute")
-
-
-def register(app: Flask) -> None:
-    app.cli.add_command(report_group)

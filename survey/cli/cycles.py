@@ -1,0 +1,153 @@
+"""`mat-review cycle create|recipients|launch|status|extend|close|purge`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from flask.cli import AppGroup
+
+from survey import queries
+from survey.cli.common import CLI_ACTOR, user_errors
+from survey.db import db
+from survey.errors import UserError
+from survey.services import cycles as cycle_service
+from survey.timeutil import parse_datetime
+
+cycle_group = AppGroup("cycle", help="Review cycles.")
+
+
+@cycle_group.command("create")
+@click.option("--trust", "trust_slug", required=True)
+@click.option("--title", required=True)
+@click.option("--opens", required=True, help="ISO date or date-time, in the trust's time zone")
+@click.option("--closes", required=True, help="ISO date or date-time, in the trust's time zone")
+@click.option("--framework", "framework_key", default="mat-assurance", show_default=True)
+@click.option("--scope", default="all", show_default=True, help="start, all, or 1A,2B,...")
+@click.option("--group", "groups", multiple=True, help="KEY:LABEL[:open], repeatable")
+@click.option("--min-group-size", type=int, default=3, show_default=True)
+@click.option("--min-comment-group-size", type=int, default=5, show_default=True)
+@click.option("--report-to", default="", help="Comma-separated emails that receive the report")
+@click.option("--previous", "previous", type=int, default=None, help="Last year's cycle id")
+@click.option("--reminder-days", default="7,2", show_default=True)
+@user_errors
+def cycle_create_command(
+    trust_slug: str,
+    title: str,
+    opens: str,
+    closes: str,
+    framework_key: str,
+    scope: str,
+    groups: tuple[str, ...],
+    min_group_size: int,
+    min_comment_group_size: int,
+    report_to: str,
+    previous: int | None,
+    reminder_days: str,
+) -> None:
+    """Create a draft cycle; prints its id (the last word of the output)."""
+    session = db.session
+    trust = cycle_service.get_trust(session, trust_slug)
+    settings = cycle_service.CycleSettings(
+        title=title,
+        opens_at=parse_datetime(opens, trust.timezone),
+        closes_at=parse_datetime(closes, trust.timezone),
+        framework_key=framework_key,
+        scope=scope,
+        groups=[cycle_service.parse_group_spec(g) for g in groups]
+        or cycle_service.default_groups(),
+        min_group_size=min_group_size,
+        min_comment_group_size=min_comment_group_size,
+        report_to=cycle_service.parse_recipient_emails(report_to),
+        previous_cycle_id=previous,
+        reminder_days=reminder_days,
+    )
+    cycle = cycle_service.create_cycle(session, trust, settings, CLI_ACTOR)
+    click.echo(f"draft cycle {cycle.title!r} created for {trust.slug} with id {cycle.id}")
+
+
+@cycle_group.command("recipients")
+@click.argument("cycle_id")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path, allow_dash=True))
+@user_errors
+def cycle_recipients_command(cycle_id: str, file: Path) -> None:
+    """Add the people in FILE.csv (email,name,group[,school]); all or nothing."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    if str(file) == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        if not file.exists():
+            raise UserError(f"{file}: no such file")
+        data = file.read_bytes()
+    invitations = cycle_service.import_recipients(db.session, cycle, data, CLI_ACTOR)
+    counts: dict[str, int] = {}
+    for invitation in invitations:
+        counts[invitation.group.key] = counts.get(invitation.group.key, 0) + 1
+    summary = ", ".join(f"{key} {n}" for key, n in counts.items())
+    click.echo(f"{len(invitations)} invitations added to cycle {cycle.id} ({summary})")
+
+
+@cycle_group.command("launch")
+@click.argument("cycle_id")
+@user_errors
+def cycle_launch_command(cycle_id: str) -> None:
+    """Validate and launch: invitations go out when the cycle opens."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    cycle_service.launch_cycle(db.session, cycle, CLI_ACTOR)
+    click.echo(f"cycle {cycle.id} launched: {cycle.state.value}")
+
+
+@cycle_group.command("status")
+@click.argument("cycle_id")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@user_errors
+def cycle_status_command(cycle_id: str, as_json: bool) -> None:
+    """State, dates, and per group: invited, sent, completed, declined, failed."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    status = queries.cycle_status_dict(db.session, cycle)
+    if as_json:
+        click.echo(json.dumps(status, indent=2))
+        return
+    click.echo(f"cycle {cycle.id} {cycle.title!r} ({cycle.trust.name}): {status['state']}")
+    click.echo(f"opens {status['opens_at']}  closes {status['closes_at']}")
+    click.echo(f"{'group':<28}{'invited':>8}{'sent':>6}{'done':>6}{'declined':>9}{'failed':>7}")
+    for g in status["groups"]:  # type: ignore[attr-defined]
+        click.echo(
+            f"{g['label'][:27]:<28}{g['invited']:>8}{g['sent']:>6}{g['completed']:>6}"
+            f"{g['declined']:>9}{g['failed']:>7}"
+        )
+
+
+@cycle_group.command("extend")
+@click.argument("cycle_id")
+@click.option("--closes", required=True, help="The new close date (ISO, trust's time zone)")
+@user_errors
+def cycle_extend_command(cycle_id: str, closes: str) -> None:
+    """Move the close date later."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    cycle_service.extend_cycle(
+        db.session, cycle, parse_datetime(closes, cycle.trust.timezone), CLI_ACTOR
+    )
+    click.echo(f"cycle {cycle.id} now closes {cycle.closes_at.isoformat()}")
+
+
+@cycle_group.command("close")
+@click.argument("cycle_id")
+@user_errors
+def cycle_close_command(cycle_id: str) -> None:
+    """Close now and seal the responses; the report is compiled by the scheduler."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    sealed = cycle_service.close_cycle(db.session, cycle, CLI_ACTOR)
+    click.echo(f"cycle {cycle.id} closed; {sealed} responses sealed")
+
+
+@cycle_group.command("purge")
+@click.argument("cycle_id")
+@user_errors
+def cycle_purge_command(cycle_id: str) -> None:
+    """Remove names and emails of a reported cycle's invitations, keeping counts."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    purged = cycle_service.purge_cycle(db.session, cycle, CLI_ACTOR)
+    click.echo(f"cycle {cycle.id}: personal data removed from {purged} invitations")
