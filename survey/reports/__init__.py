@@ -6,10 +6,12 @@
 - `write_report_files(report, out_dir)`: report.html, report.pdf, results.xlsx, summary.csv and
   heatmap.png in a folder;
 - `store_report(session, cycle) -> Report`: the same five files kept in the database, once.
-The report email is `survey.reports.email.render_report_email`.
+The report email is `survey.reports.email.render_report_email`. Every template renders through
+the app's one Jinja environment; `init_app(app)` registers the report filters on it.
 """
 
 from survey.reports.compile import CycleReport, build_report, compile_cycle, load_inputs
+from survey.reports.filters import init_app
 from survey.reports.outputs import (
     CONTENT_TYPES,
     FILE_NAMES,
@@ -27,6 +29,7 @@ __all__ = [
     "compile_cycle",
     "ensure_reportable",
     "get_report",
+    "init_app",
     "load_inputs",
     "render_report_files",
     "render_report_html",
