@@ -83,6 +83,7 @@ from survey.models import (
 )
 from survey.services.links import mint_link
 from survey.timeutil import as_utc, utcnow
+from survey.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -363,10 +364,9 @@ def resend_report_email(
 def _report_page_url(cycle: Cycle) -> str | None:
     """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
     try:
-        path = current_app.url_map.bind("").build("admin.report", {"cycle_id": cycle.id})
+        return external_url("admin.report", cycle_id=cycle.id)
     except BuildError:
         return None
-    return f"{current_app.config['BASE_URL']}{path}"
 
 
 # -- dispatching --------------------------------------------------------------------------------
