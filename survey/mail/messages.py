@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Any
 
-from flask import render_template
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, Group, Invitation
@@ -65,6 +65,7 @@ class InvitationRenderer:
         closes_local = as_utc(cycle.closes_at).astimezone(get_zone(cycle.trust.timezone))
         self.cycle = cycle
         self.groups: dict[int, Group] = {g.id: g for g in cycle.groups}
+        self.sentences: Any = current_app.jinja_env.get_template("email/_sentences.txt").module
         self.base: dict[str, Any] = {
             "trust_name": cycle.trust.name,
             "cycle_title": cycle.title,
@@ -82,54 +83,26 @@ class InvitationRenderer:
             **self.base,
             "name": (invitation.name or "").strip(),
             "group_label": group.label,
-            "purpose": purpose_sentence(self.base["framework_title"]),
-            "promise": anonymity_line(self.cycle.min_group_size, is_open_group=group.is_open),
+            # Plain text (a macro called from Python returns str): the HTML email escapes it.
+            "purpose": self.sentences.purpose(self.base["framework_title"]),
+            "promise": self.sentences.promise(self.cycle.min_group_size, group.is_open),
         }
 
     def invitation(self, invitation: Invitation) -> RenderedEmail:
-        context = self._context(invitation)
-        return RenderedEmail(
-            subject=one_line(
-                f"{context['trust_name']} asks for your view: {context['cycle_title']} "
-                f"(closes {context['closes_on']})"
-            ),
-            text=render_template("email/invitation.txt", **context),
-            html=render_template("email/invitation.html", **context),
-        )
+        return render_email("invitation", **self._context(invitation))
 
     def reminder(self, invitation: Invitation) -> RenderedEmail:
-        context = self._context(invitation)
-        return RenderedEmail(
-            subject=one_line(
-                f"Reminder: {context['trust_name']}'s review {context['cycle_title']} "
-                f"closes {context['closes_on']}"
-            ),
-            text=render_template("email/reminder.txt", **context),
-            html=render_template("email/reminder.html", **context),
-        )
+        return render_email("reminder", **self._context(invitation))
 
 
-def purpose_sentence(framework_title: str) -> str:
-    """Why the person is asked, in one sentence (the framework is diagnostic, not a judgement)."""
-    return (
-        f"The review uses the {framework_title} to see where the trust's capacity to support "
-        "and drive school improvement is strong and where to build it next: it is diagnostic, "
-        "not a judgement of you, your school or anyone else."
-    )
-
-
-def anonymity_line(min_group_size: int, *, is_open_group: bool) -> str:
-    """The anonymity promise in one line (SPEC section 5), true for this person's group."""
-    if is_open_group:
-        return (
-            "Your answers are sealed and stored without your name, email or link; your group's "
-            "ratings are shown as a group even though it is small, so others may be able to work "
-            "out yours (the survey page explains)."
-        )
-    return (
-        "Your answers are sealed and stored without your name, email or link, results are shown "
-        f"only for groups of at least {min_group_size} people, and nobody, including the "
-        "trust's leaders, can tell which answers are yours."
+def render_email(kind: str, /, **context: Any) -> RenderedEmail:
+    """email/<kind>.subject.txt, .txt and .html, rendered by the app's Jinja environment: the
+    words of every email, its subject included, live in the templates."""
+    env = current_app.jinja_env
+    return RenderedEmail(
+        subject=one_line(env.get_template(f"email/{kind}.subject.txt").render(**context)),
+        text=env.get_template(f"email/{kind}.txt").render(**context),
+        html=env.get_template(f"email/{kind}.html").render(**context),
     )
 
 

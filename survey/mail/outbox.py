@@ -38,6 +38,7 @@ from survey.models import (
     OutboxStatus,
 )
 from survey.timeutil import utcnow
+from survey.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,6 @@ def resend_report_email(
 def report_page_url(cycle: Cycle) -> str | None:
     """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
     try:
-        path = current_app.url_map.bind("").build("admin.report", {"cycle_id": cycle.id})
+        return external_url("admin.report", cycle_id=cycle.id)
     except BuildError:
         return None
-    return f"{current_app.config['BASE_URL']}{path}"

@@ -7,7 +7,9 @@
   summary.csv and heatmap.png in a folder;
 - `store.store_report(session, cycle) -> Report`: the same five files kept in the database, once;
 - `stored`: reading a stored report back (never compiles: the web app imports only this);
-- `email.render_report_email(...)`: the report email, from the compiled report.
+- `email.render_report_email(...)`: the report email, from the compiled report;
+- `filters.init_app(app)`: the report filters, registered on the app's one Jinja environment,
+  which renders every template (pages, emails, reports).
 
 This package module imports nothing, so that importing `survey.reports.stored` does not load
 pandas and matplotlib into a web worker.

@@ -41,7 +41,7 @@ def render_report_email(
         cell_swatch=lambda cell: cell_swatch(cell, compiled),
     )
     env = get_template_env()
-    subject = f"Follow-up report: {cycle.title} ({cycle.trust.name})"
+    subject = env.get_template("email/report.subject.txt").render(**context)
     text = env.get_template("email/report.txt").render(**context)
     html = env.get_template("email/report.html").render(**context)
     return subject, text, html

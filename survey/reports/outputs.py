@@ -6,9 +6,10 @@
 - summary.csv: the SPEC section 8 contract;
 - heatmap.png: matplotlib (Agg), hatched per band so it reads in greyscale.
 
-Templates are rendered with a Jinja environment of our own (autoescape on for .html), so the
-scheduler job and the CLI need no Flask app context. Heavy libraries (WeasyPrint, matplotlib,
-openpyxl) are imported only when their file is made.
+Templates (top-level templates/report/) are rendered with the app's one Jinja environment, whose
+report filters `survey.reports.init_app` registers: requests, jobs and commands all run in an app
+context. Heavy libraries (WeasyPrint, matplotlib, openpyxl) are imported only when their file is
+made.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from flask import current_app
+from jinja2 import Environment
 from markupsafe import Markup
 
 import framework as fw
@@ -32,11 +34,9 @@ from survey.reports.compile import (
     Column,
     CycleReport,
 )
+from survey.reports.filters import cell_swatch, neutralise
 from survey.reports.stored import stored_report_html
 from survey.timeutil import format_local
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 CONTENT_TYPES = {
     "report.html": "text/html; charset=utf-8",
@@ -49,15 +49,6 @@ FILE_NAMES = tuple(CONTENT_TYPES)
 
 
 # -- shared helpers -----------------------------------------------------------------------------
-
-
-def neutralise(text: str) -> str:
-    """Make a text cell inert in spreadsheets: a leading formula character gets a `'`."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
-
-def pct(value: float | None) -> str:
-    return "\N{EN DASH}" if value is None else f"{value:.0%}"
 
 
 def scope_text(scope: fw.Scope) -> str:
@@ -75,14 +66,6 @@ def band_range(level: fw.ScaleLevel, levels: int) -> str:
     return f"{low:.2f} to {high:.2f}"
 
 
-def cell_swatch(cell: Cell, report: CycleReport) -> palette.Swatch:
-    if cell.is_hidden:
-        return palette.HIDDEN
-    if cell.level is None:
-        return palette.NO_RATINGS
-    return palette.swatch_for(cell.level.score, len(report.scale.levels))
-
-
 def cell_words(cell: Cell) -> str:
     """A cell in words, for the spreadsheet and the PNG."""
     if cell.is_hidden:
@@ -92,38 +75,9 @@ def cell_words(cell: Cell) -> str:
     return f"{cell.level.label} ({cell.mean_text})"
 
 
-def _cell_style(cell: Cell, report: CycleReport) -> str:
-    swatch = cell_swatch(cell, report)
-    return f"background:{swatch.fill};color:{swatch.text}"
-
-
-def _level_style(level: fw.ScaleLevel, report: CycleReport) -> str:
-    swatch = palette.swatch_for(level.score, len(report.scale.levels))
-    return f"background:{swatch.fill}"
-
-
-def _make_env() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["local_time"] = format_local
-    env.filters["pct"] = pct
-    env.filters["cell_style"] = _cell_style
-    env.filters["level_style"] = _level_style
-    env.filters["neutralise"] = neutralise
-    return env
-
-
-_ENV = _make_env()
-
-
 def get_template_env() -> Environment:
-    """The Jinja environment for reports and report emails (no Flask app needed)."""
-    return _ENV
+    """The app's Jinja environment: the one that renders pages, emails and reports."""
+    return current_app.jinja_env
 
 
 def report_context(report: CycleReport) -> dict[str, Any]:
@@ -147,17 +101,20 @@ def report_context(report: CycleReport) -> dict[str, Any]:
 # -- HTML and PDF -------------------------------------------------------------------------------
 
 
-def render_report_html(report: CycleReport | Report, *, standalone: bool = True) -> Markup:
+def render_report_html(
+    report: CycleReport | Report, *, standalone: bool = True, env: Environment | None = None
+) -> Markup:
     """The report as HTML: a whole self-contained page, or (standalone=False) the fragment the
-    admin page embeds (scoped styles and the report's <article>).
+    admin page embeds (scoped styles and the report's <article>). `env` is the app's Jinja
+    environment (by default the current app's).
 
     Given a stored `Report` row, its stored report.html is used, so the page shows exactly the
     board paper that was emailed (same comment order). Returned as Markup: the report's own
     templates have escaped everything a person typed (no `|safe` on user text anywhere).
     """
     if isinstance(report, Report):
-        return stored_report_html(report, _ENV, standalone=standalone)
-    template = _ENV.get_template("report/report.html")
+        return stored_report_html(report, env or get_template_env(), standalone=standalone)
+    template = (env or get_template_env()).get_template("report/report.html")
     html = template.render(standalone=standalone, **report_context(report))
     return Markup(html)  # noqa: S704 -- autoescaped template output
 

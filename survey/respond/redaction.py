@@ -15,8 +15,11 @@ from typing import Any
 
 from flask import Flask
 
-TOKEN_IN_PATH = re.compile(r"/s/[^\s\"'?#]+")
-REDACTED = "/s/[redacted]"
+# The personal link's route; what the filter matches is derived from it.
+LINK_RULE = "/s/<path:token>"
+LINK_PREFIX = LINK_RULE.partition("<")[0]
+TOKEN_IN_PATH = re.compile(re.escape(LINK_PREFIX) + r"[^\s\"'?#]+")
+REDACTED = LINK_PREFIX + "[redacted]"
 # Loggers that print request paths: werkzeug's server, gunicorn's access and error logs.
 PATH_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 

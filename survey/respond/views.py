@@ -57,7 +57,7 @@ def _no_store(response: WerkzeugResponse) -> WerkzeugResponse:
     # Survey pages hold a person's answers: never keep them in a shared or back-button cache.
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("Pragma", "no-cache")
-    if request.path.startswith("/s/"):
+    if request.path.startswith(redaction.LINK_PREFIX):
         # The token is in this URL: no Referer may carry it anywhere, not even to our own CSS.
         response.headers["Referrer-Policy"] = "no-referrer"
     return response
@@ -212,7 +212,7 @@ def _render_form(
 # -- the link -----------------------------------------------------------------------------------
 
 
-@bp.get("/s/<path:token>")
+@bp.get(redaction.LINK_RULE)
 def landing(token: str) -> PageResult:
     """Open a personal link. Never uses it up: mail scanners open links before people do."""
     check = resolve_token(db.session, token)

@@ -5,6 +5,7 @@ over a random 128-bit nonce, with a salt of its own. The database keeps only the
 nonce (in `invitation_links`), so a copy of the database cannot produce a working link. Each
 email mints its own nonce; every link of an invitation stays valid until the cycle closes or the
 link reaches `LINK_MAX_AGE_DAYS`. Keys in `SECRET_KEY_FALLBACKS` still verify after rotation.
+The address is built by `external_url` from the respondent's landing route.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.models import Invitation, InvitationLink
+from survey.urls import external_url
 
 LINK_SALT = "mat-review.invitation-link.v1"
 MAX_TOKEN_LENGTH = 200
@@ -40,8 +42,7 @@ def mint_link(session: Session, invitation: Invitation) -> str:
     nonce = secrets.token_urlsafe(16)  # 128 bits
     session.add(InvitationLink(nonce_hash=hash_nonce(nonce), invitation_id=invitation.id))
     session.flush()
-    token = _serializer().dumps(nonce)
-    return f"{current_app.config['BASE_URL']}/s/{token}"
+    return external_url("respond.landing", token=_serializer().dumps(nonce))
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from jinja2 import Environment
 from sqlalchemy.orm import Session
 
+from survey import create_app
 from survey.models import Cycle, CycleState, DeliveryStatus
 
 from .factories import (
@@ -21,6 +24,20 @@ from .factories import (
     insert_responses,
     set_state,
 )
+
+
+@pytest.fixture
+def jinja_env(tmp_path: Path) -> Environment:
+    """The app's one Jinja environment, for report code that needs no database."""
+    app = create_app(
+        {
+            "TESTING": True,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'unused.sqlite3'}",
+            "SECRET_KEY": "a test key that is long enough to sign with",
+        }
+    )
+    return app.jinja_env
 
 
 @dataclass

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jinja2 import Environment
 
 import framework as fw
 from survey.reports.compile import (
@@ -112,7 +113,9 @@ def test_open_group_is_shown_even_when_small() -> None:
     assert "open group" in report.column("exec").note
 
 
-def test_hidden_groups_of_two_or_more_are_combined_when_together_they_reach_the_threshold() -> None:
+def test_hidden_groups_of_two_or_more_are_combined_when_together_they_reach_the_threshold(
+    jinja_env: Environment,
+) -> None:
     inputs = make_inputs(
         [
             ("trustee", False, {"1A": ["red", "green"], "2A": ["green"] * 2, "3A": ["red"] * 2}),
@@ -137,7 +140,7 @@ def test_hidden_groups_of_two_or_more_are_combined_when_together_they_reach_the_
     # The combined column stays out of the trust-wide column and out of summary.csv.
     assert report.elements[0].cells[ALL].counts == report.elements[0].cells["head"].counts
     assert {r["group"] for r in csv_rows(report)} == {"trustee", "head", "governor", "solo", "all"}
-    html = str(render_report_html(report))
+    html = str(render_report_html(report, env=jinja_env))
     assert "Other groups combined" in html and "not part of the trust-wide column" in html
     assert "Hidden: withheld: too few different answers to keep the small groups apart" in html
 

@@ -1,0 +1,49 @@
+"""The report templates' filters, registered on the app's one Jinja environment by
+`survey.reports.init_app(app)`. Light on purpose: no pandas, no heavy libraries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from flask import Flask
+
+from survey.reports import palette
+
+if TYPE_CHECKING:
+    import framework as fw
+    from survey.reports.compile import Cell, CycleReport
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(text: str) -> str:
+    """Make a text cell inert in spreadsheets: a leading formula character gets a `'`."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
+def pct(value: float | None) -> str:
+    return "\N{EN DASH}" if value is None else f"{value:.0%}"
+
+
+def cell_swatch(cell: Cell, report: CycleReport) -> palette.Swatch:
+    if cell.is_hidden:
+        return palette.HIDDEN
+    if cell.level is None:
+        return palette.NO_RATINGS
+    return palette.swatch_for(cell.level.score, len(report.scale.levels))
+
+
+def cell_style(cell: Cell, report: CycleReport) -> str:
+    swatch = cell_swatch(cell, report)
+    return f"background:{swatch.fill};color:{swatch.text}"
+
+
+def level_style(level: fw.ScaleLevel, report: CycleReport) -> str:
+    swatch = palette.swatch_for(level.score, len(report.scale.levels))
+    return f"background:{swatch.fill}"
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.filters.update(
+        pct=pct, cell_style=cell_style, level_style=level_style, neutralise=neutralise
+    )

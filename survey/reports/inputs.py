@@ -1,0 +1,83 @@
+"""The compile step's queries: a cycle (and its previous cycle) -> `CycleInputs`, plain data
+with the ratings and comments as DataFrames."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from survey.models import Cycle, CycleState, Rating, Response
+from survey.queries import cycle_status
+from survey.reports import wording
+from survey.reports.model import CycleInfo, CycleInputs, GroupInfo, GroupRate
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
+
+
+def _cycle_info(session: Session, cycle: Cycle) -> CycleInfo:
+    return CycleInfo(
+        id=cycle.id,
+        title=cycle.title,
+        trust_name=cycle.trust.name,
+        timezone=cycle.trust.timezone,
+        state=cycle.state.value,
+        opens_at=cycle.opens_at,
+        closes_at=cycle.closes_at,
+        closed_at=cycle.closed_at,
+        framework=get_cycle_framework(session, cycle),
+        scope=get_cycle_scope(cycle),
+        min_group_size=cycle.min_group_size,
+        min_comment_group_size=cycle.min_comment_group_size,
+    )
+
+
+def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -> CycleInputs:
+    """Run the queries for one cycle (and its previous cycle, for movement)."""
+    responses = {
+        int(group_id): int(n)
+        for group_id, n in session.execute(
+            select(Response.group_id, func.count())
+            .where(Response.cycle_id == cycle.id)
+            .group_by(Response.group_id)
+        )
+    }
+    rating_rows = session.execute(
+        select(Response.group_id, Rating.element_code, Rating.scale_key)
+        .join(Response, Rating.response_id == Response.id)
+        .where(Response.cycle_id == cycle.id)
+    ).all()
+    ratings = pd.DataFrame(rating_rows, columns=["group_id", "element_code", "scale_key"])
+    comments = pd.DataFrame(columns=["group_id", "element_code", "rationale"])
+    previous: CycleInputs | None = None
+    note = ""
+    if with_previous:
+        comment_rows = session.execute(
+            select(Response.group_id, Rating.element_code, Rating.rationale)
+            .join(Response, Rating.response_id == Response.id)
+            .where(
+                Response.cycle_id == cycle.id,
+                Rating.rationale.is_not(None),
+                Rating.rationale != "",
+            )
+        ).all()
+        comments = pd.DataFrame(comment_rows, columns=["group_id", "element_code", "rationale"])
+        prev = cycle.previous_cycle
+        if prev is not None:
+            if prev.state in (CycleState.CLOSED, CycleState.REPORTED):
+                previous = load_inputs(session, prev, with_previous=False)
+            else:
+                note = wording.previous_not_closed(prev.title)
+    rates = [
+        GroupRate(s.key, s.label, s.is_open, s.invited, s.completed, s.declined, s.failed)
+        for s in cycle_status(session, cycle)
+    ]
+    return CycleInputs(
+        info=_cycle_info(session, cycle),
+        groups=[GroupInfo(g.id, g.key, g.label, g.is_open) for g in cycle.groups],
+        responses=responses,
+        ratings=ratings,
+        comments=comments,
+        rates=rates,
+        previous=previous,
+        previous_note=note,
+    )
