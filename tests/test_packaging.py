@@ -36,7 +36,8 @@ CHECK = textwrap.dedent(
     import framework as fw
     import survey
     from survey import create_app
-    from survey.reports import build_report, render_report_html
+    from survey.reports.compile import build_report
+    from survey.reports.outputs import render_report_html
     from survey.reports.compile import CycleInfo, CycleInputs, GroupInfo
 
     venv, instance = Path(sys.argv[1]), Path(sys.argv[2])
