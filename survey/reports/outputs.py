@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+import os
+import secrets
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -503,11 +505,49 @@ def render_report_files(report: CycleReport) -> dict[str, bytes]:
 
 def write_report_files(report: CycleReport, out_dir: str | Path) -> dict[str, Path]:
     """Write the five files into `out_dir` (created if needed); returns name -> path."""
+    return write_files(out_dir, render_report_files(report))
+
+
+def write_files(out_dir: str | Path, files: Mapping[str, bytes]) -> dict[str, Path]:
+    """Write `files` into `out_dir` (created if needed), all of them or none.
+
+    Each file is written whole to a hidden temporary file beside its final name and synced;
+    only when every one is written are they renamed into place. So nobody ever sees a truncated
+    file, and a failure (a full disk, a folder that cannot be written) leaves the folder as it
+    was and raises a one-line UserError naming the folder and the reason.
+    """
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name, content in render_report_files(report).items():
-        path = folder / name
-        path.write_bytes(content)
-        paths[name] = path
-    return paths
+    staged: list[tuple[Path, Path]] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            staged.append((folder / f".{name}.{secrets.token_hex(6)}.tmp", folder / name))
+            _write_synced(staged[-1][0], content)
+        for temporary, final in staged:
+            os.replace(temporary, final)
+        _sync_directory(folder)
+    except OSError as exc:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        reason = exc.strerror or str(exc)
+        raise UserError(f"cannot write the report files to {folder}: {reason}") from None
+    return {name: folder / name for name in files}
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    # O_EXCL: never write through a file (or link) that is already there; 0o666 less the umask,
+    # as for any file the person creates.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make the renames durable (a crash right after leaves the new files, not none)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

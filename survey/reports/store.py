@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from survey.errors import UserError
 from survey.models import Cycle, CycleState, Report, ReportFile
 from survey.reports.compile import compile_cycle
-from survey.reports.outputs import CONTENT_TYPES, render_report_files
+from survey.reports.outputs import CONTENT_TYPES, render_report_files, write_files
 
 REPORTABLE_STATES = (CycleState.CLOSED, CycleState.REPORTED)
 
@@ -29,14 +29,9 @@ def get_report(session: Session, cycle: Cycle) -> Report | None:
 
 
 def write_stored_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write a stored report's files, byte for byte as leadership received them."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for item in report.files:
-        (folder / item.name).write_bytes(item.content)
-        paths[item.name] = folder / item.name
-    return paths
+    """Write a stored report's files, byte for byte as leadership received them (all or none,
+    as `write_files`)."""
+    return write_files(out_dir, {item.name: item.content for item in report.files})
 
 
 def store_report(session: Session, cycle: Cycle) -> Report:
