@@ -19,7 +19,7 @@ from survey.admin import auth, bp  # noqa: F401 - importing auth registers sign-
 from survey.admin.auth import current_admin
 from survey.admin.forms import CycleForm
 from survey.admin.pending import load_pending, sign_pending
-from survey.db import db
+from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
 from survey.models import Cycle, CycleState, Report, Trust
 from survey.reports import get_report, render_report_html
@@ -567,6 +567,7 @@ def report(cycle_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/cycles/<int:cycle_id>/report/<name>")
+@writes_on_get  # each download is recorded in the audit log
 def download(cycle_id: int, name: str) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     compiled = _report(found)

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 from sqlalchemy import exists, func, or_, select, update
@@ -70,6 +70,9 @@ from survey.models import (
 )
 from survey.services.links import mint_link
 from survey.timeutil import as_utc, utcnow
+
+if TYPE_CHECKING:
+    from survey.reports.compile import CycleReport
 
 log = logging.getLogger(__name__)
 
@@ -293,16 +296,22 @@ def enqueue_reminders(
 
 
 def enqueue_report_emails(
-    session: Session, cycle: Cycle, report: Report, *, now: datetime | None = None
+    session: Session,
+    cycle: Cycle,
+    report: Report,
+    *,
+    now: datetime | None = None,
+    compiled: CycleReport | None = None,
 ) -> int:
-    """One `report` row per report recipient (the files are attached at send time)."""
+    """One `report` row per report recipient (the files are attached at send time).
+    `compiled`: the figures the report was rendered from, if the caller has them."""
     from survey.reports.email import render_report_email
 
     recipients = cycle.report_recipient_list
     if not recipients:
         return 0
     subject, text, html_body = render_report_email(
-        session, cycle, report, report_url=_report_page_url(cycle)
+        session, cycle, report, report_url=_report_page_url(cycle), compiled=compiled
     )
     rendered = RenderedEmail(subject=subject, text=text, html=html_body)
     rows = [

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, Report
-from survey.reports.compile import compile_cycle
+from survey.reports.compile import CycleReport, compile_cycle
 from survey.reports.outputs import cell_swatch, cell_words, get_template_env, report_context
 
 # Mail clients drop <style> blocks, so the HTML email carries its styles inline.
@@ -28,11 +28,17 @@ STYLES = {
 
 
 def render_report_email(
-    session: Session, cycle: Cycle, report_row: Report, *, report_url: str | None = None
+    session: Session,
+    cycle: Cycle,
+    report_row: Report,
+    *,
+    report_url: str | None = None,
+    compiled: CycleReport | None = None,
 ) -> tuple[str, str, str]:
     """(subject, text, html) for the cycle's report recipients. `report_url`, if given, is a
-    link to the report page (built by the caller from the configured base URL)."""
-    compiled = compile_cycle(session, cycle)
+    link to the report page (built by the caller from the configured base URL); `compiled`,
+    the figures the report was rendered from (compiled again if not given)."""
+    compiled = compiled or compile_cycle(session, cycle)
     context = report_context(compiled)
     context.update(
         styles=STYLES,
