@@ -3,9 +3,10 @@ time the job acts as of.
 
 Each reads what is due from our own tables (cycle states and dates, invitation bookkeeping, the
 outbox), never from the scheduler's store, does it, and flushes; the caller commits once at the
-job's edge (`dispatch_outbox` is the exception: it commits per message). Running a job twice, or
-in two processes at once, has the effect of running it once: due cycles are selected with
-`FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises every transaction), each state change
+job's edge (the exceptions: `dispatch_outbox` commits per message, `compile_closed_cycles` per
+report). Running a job twice, or in two processes at once, has the effect of running it once:
+due cycles are selected with `FOR UPDATE SKIP LOCKED` on PostgreSQL (SQLite serialises every
+transaction that writes), each state change
 is guarded by the cycle's state machine, and every email has a unique outbox key.
 
 One cycle that fails (a bug, bad data) is rolled back to its savepoint and logged, so it does
@@ -23,6 +24,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.orm import Session
 
+from survey.db import read_only
 from survey.mail.dispatch import dispatch
 from survey.mail.messages import RenderedEmail
 from survey.mail.outbox import (
@@ -32,9 +34,14 @@ from survey.mail.outbox import (
 )
 from survey.mail.reminders import enqueue_due_reminder
 from survey.models import Cycle, CycleState, Invitation, MessageKind, OutboxMessage, Report
-from survey.reports.compile import compile_cycle
+from survey.reports.compile import CycleInputs
 from survey.reports.email import render_report_email
-from survey.reports.store import store_report
+from survey.reports.store import (
+    RenderedReport,
+    load_inputs,
+    render_report_in_background,
+    save_report,
+)
 from survey.services.cycles import close_cycle, open_cycle
 
 log = logging.getLogger(__name__)
@@ -144,23 +151,50 @@ def close_due_cycles(session: Session, run: JobRun) -> str:
 
 
 def compile_closed_cycles(session: Session, run: JobRun) -> str:
-    """Compile each closed cycle's report, enqueue the report email, mark the cycle reported:
-    all in the job's one transaction, so a crash repeats nothing and loses nothing."""
+    """Compile each closed cycle's report, store it, enqueue the report email and mark the
+    cycle reported. The data is read in one short read-only transaction, the files (PDF, PNG:
+    seconds of CPU) are rendered with no transaction open and at a lower CPU priority, and each
+    report is then stored, emailed and marked in one transaction of its own, so a crash repeats
+    nothing and loses nothing. (On SQLite, a transaction held through the rendering would stop
+    every submit meanwhile.)"""
     now = run.now
     has_report = exists().where(Report.cycle_id == Cycle.id)
-    cycles = _due_cycles(session, Cycle.state == CycleState.CLOSED, ~has_report)
-
-    def compile_one(cycle: Cycle) -> None:
-        compiled = compile_cycle(session, cycle)
-        report = store_report(session, cycle, compiled)
-        subject, text, html = render_report_email(
-            cycle, compiled, report, report_url=report_page_url(cycle)
+    with read_only():
+        due = session.scalars(
+            select(Cycle).where(Cycle.state == CycleState.CLOSED, ~has_report).order_by(Cycle.id)
+        ).all()
+        inputs: dict[int, CycleInputs] = {}
+        _, failed = _each(
+            session, due, "reading", lambda c: inputs.__setitem__(c.id, load_inputs(session, c))
         )
-        enqueue_report_emails(session, cycle, RenderedEmail(subject, text, html), now=now)
-        cycle.mark_reported(now)
-        session.flush()
+        session.commit()
 
-    done, failed = _each(session, cycles, "compiling", compile_one)
+    done: list[int] = []
+    for cycle_id, data in inputs.items():
+        try:
+            rendered = render_report_in_background(data)
+        except Exception:
+            log.exception("compiling failed for cycle %s; will retry next run", cycle_id)
+            failed.append(cycle_id)
+            continue
+        # Locked again (skipping a cycle another process holds), and only if still unreported.
+        cycles = _due_cycles(
+            session, Cycle.id == cycle_id, Cycle.state == CycleState.CLOSED, ~has_report
+        )
+
+        def store_one(cycle: Cycle, rendered: RenderedReport = rendered) -> None:
+            report = save_report(session, cycle, rendered)
+            subject, text, html = render_report_email(
+                cycle, rendered.compiled, report, report_url=report_page_url(cycle)
+            )
+            enqueue_report_emails(session, cycle, RenderedEmail(subject, text, html), now=now)
+            cycle.mark_reported(now)
+            session.flush()
+
+        stored, not_stored = _each(session, cycles, "storing the report", store_one)
+        session.commit()
+        done += stored
+        failed += not_stored
     return _summary("compiled and reported", done, failed)
 
 

@@ -90,7 +90,7 @@ def _scrub_sqlite(engine: Engine) -> bool:
                     if busy:
                         raise _Busy
                 steps.pop(0)
-            except (_Busy, _sqlite_busy_errors()) as exc:
+            except (_Busy, engine.dialect.loaded_dbapi.OperationalError) as exc:
                 if time.monotonic() > deadline:
                     log.warning(
                         "SQLite stayed busy; deleted rows will be scrubbed next time: %s", exc
@@ -104,12 +104,6 @@ def _scrub_sqlite(engine: Engine) -> bool:
 
 class _Busy(Exception):
     pass
-
-
-def _sqlite_busy_errors() -> type[Exception]:
-    import sqlite3
-
-    return sqlite3.OperationalError
 
 
 def _scrub_postgresql(engine: Engine, tables: list[str]) -> bool:

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, redirect, render_template, url_for
+from flask import Flask, redirect, render_template, request, url_for
 from flask import Request as FlaskRequest
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
+from survey.db import db, describe_database_error
 from survey.services.limits import MAX_ID
 from survey.timeutil import format_local
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 5
 
 
 def _strip_nul(value: Any) -> Any:
@@ -65,3 +72,18 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
         return render_template("error.html", error=exc), exc.code or 500
+
+    @app.errorhandler(DBAPIError)
+    @app.errorhandler(PoolTimeoutError)
+    def _database_unavailable(exc: Exception) -> tuple[str, int, dict[str, str]]:
+        """The database cannot be reached (a restart, a failover): a page saying so, 503 with
+        Retry-After, instead of a bare 500. The respondent's pages have their own (they show
+        the form again with everything posted)."""
+        reason = describe_database_error(exc) if isinstance(exc, DBAPIError) else str(exc)
+        log.warning("database unavailable for %s: %s", request.endpoint, reason)
+        try:
+            db.session.rollback()
+        except Exception:  # the connection is already gone; the session is reset all the same
+            log.debug("rollback after a database error failed", exc_info=True)
+        page = render_template("unavailable.html", was_post=request.method == "POST")
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}

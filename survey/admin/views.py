@@ -19,7 +19,7 @@ from survey.admin import auth, bp  # noqa: F401 - importing auth registers sign-
 from survey.admin.auth import current_admin
 from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
-from survey.db import db
+from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
 from survey.models import Cycle, CycleState, Report, Trust
 from survey.queries import count_invitations
@@ -34,6 +34,7 @@ from survey.services.frameworks import (
     list_framework_versions,
 )
 from survey.services.recipients import RecipientErrors
+from survey.services.recipients import decode as decode_recipients
 from survey.timeutil import EARLIEST_YEAR, LATEST_YEAR, DateOutOfRange, parse_datetime, utcnow
 
 # The files a compiled report offers for download, in the order the page lists them.
@@ -439,6 +440,24 @@ def _uploaded_text() -> str | bytes:
     return request.form.get("rows", "")
 
 
+def _preview_upload(cycle: Cycle, context: dict[str, Any]) -> None:
+    """Check the uploaded or pasted rows into `context` (the preview, or the error)."""
+    try:
+        # Decoded once, here: the preview and the confirmation both use this very text.
+        text = decode_recipients(_uploaded_text())
+        context["text"] = text
+        if not text.strip():
+            context["error"] = "Choose a CSV file or paste the rows, with the header line first."
+            return
+        preview = admin_views.preview_recipients(db.session, cycle, text)
+    except UserError as exc:
+        context["error"] = _sentence(str(exc))
+        return
+    context["preview"] = preview
+    if preview.is_valid:
+        context["pending"] = sign_pending(cycle.id, current_admin().id, text)
+
+
 @bp.route("/cycles/<int:cycle_id>/recipients", methods=["GET", "POST"])
 def recipients(cycle_id: int) -> ResponseReturnValue:
     """Upload or paste; the POST only checks and previews, it never saves."""
@@ -451,20 +470,7 @@ def recipients(cycle_id: int) -> ResponseReturnValue:
         "text": "",
     }
     if request.method == "POST":
-        data = _uploaded_text()
-        text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
-        context["text"] = text
-        if not text.strip():
-            context["error"] = "Choose a CSV file or paste the rows, with the header line first."
-        else:
-            try:
-                preview = admin_views.preview_recipients(db.session, found, data)
-            except UserError as exc:
-                context["error"] = _sentence(str(exc))
-            else:
-                context["preview"] = preview
-                if preview.is_valid:
-                    context["pending"] = sign_pending(found.id, current_admin().id, text)
+        _preview_upload(found, context)
         status = 200 if context["preview"] and context["preview"].is_valid else 422
         return render_template("admin/recipients.html", **context), status
     return render_template("admin/recipients.html", **context)
@@ -626,6 +632,7 @@ def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
 
 
 @bp.get("/cycles/<int:cycle_id>/report/<name>")
+@writes_on_get  # each download is recorded in the audit log
 def download(cycle_id: int, name: str) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     compiled = _report(found)

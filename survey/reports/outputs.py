@@ -35,7 +35,7 @@ from survey.reports.compile import (
     CycleReport,
 )
 from survey.reports.filters import cell_swatch, neutralise
-from survey.reports.stored import stored_report_html
+from survey.reports.stored import stored_report_html, write_files
 from survey.timeutil import format_local
 
 CONTENT_TYPES = {
@@ -444,11 +444,4 @@ def render_report_files(report: CycleReport) -> dict[str, bytes]:
 
 def write_report_files(report: CycleReport, out_dir: str | Path) -> dict[str, Path]:
     """Write the five files into `out_dir` (created if needed); returns name -> path."""
-    folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for name, content in render_report_files(report).items():
-        path = folder / name
-        path.write_bytes(content)
-        paths[name] = path
-    return paths
+    return write_files(out_dir, render_report_files(report))

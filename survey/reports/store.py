@@ -1,16 +1,32 @@
-"""Storing a cycle's compiled report in the database, once."""
+"""Storing a cycle's compiled report in the database, once.
+
+Compiling has three steps, so that a caller can keep its transactions short: `load_inputs`
+(queries only), `render_report` (pure: figures, then the five files; the slow part, PDF and PNG),
+and `save_report` (a few inserts). The scheduler's job reads in one short read-only transaction,
+renders with no transaction open, then saves (jobs/tasks.py); `store_report` does all three in
+the caller's transaction.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import threading
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.models import Cycle, CycleState, Report, ReportFile
-from survey.reports.compile import CycleReport, compile_cycle
+from survey.reports.compile import CycleInputs, CycleReport, build_report, load_inputs
 from survey.reports.outputs import CONTENT_TYPES, render_report_files
 from survey.reports.stored import get_report
 
 REPORTABLE_STATES = (CycleState.CLOSED, CycleState.REPORTED)
+# The scheduler renders reports (PDF, PNG: seconds of CPU) at this niceness, so that web
+# requests on the same machine (the embedded default runs both) are served first.
+RENDER_NICENESS = 10
 
 
 def ensure_reportable(cycle: Cycle) -> None:
@@ -22,7 +38,65 @@ def ensure_reportable(cycle: Cycle) -> None:
         )
 
 
-def store_report(session: Session, cycle: Cycle, compiled: CycleReport | None = None) -> Report:
+@dataclass(frozen=True)
+class RenderedReport:
+    """A compiled report's figures and five files, not yet stored."""
+
+    compiled: CycleReport
+    files: dict[str, bytes]
+
+
+def render_report(inputs: CycleInputs) -> RenderedReport:
+    """The figures and the five files from what `load_inputs` read (no database needed)."""
+    compiled = build_report(inputs)
+    return RenderedReport(compiled, render_report_files(compiled))
+
+
+def render_report_in_background(inputs: CycleInputs) -> RenderedReport:
+    """`render_report` in a thread of its own at a lower CPU priority (on Linux, where the
+    priority is a thread's own); returns when it is done, or raises what it raised."""
+    outcome: list[RenderedReport | BaseException] = []
+
+    def work() -> None:
+        if sys.platform == "linux":
+            # Not allowed (a sandbox): render at the usual priority.
+            with contextlib.suppress(OSError):
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICENESS)
+        try:
+            outcome.append(render_report(inputs))
+        except BaseException as exc:  # handed to the caller's thread below
+            outcome.append(exc)
+
+    thread = threading.Thread(target=work, name="render-report")
+    thread.start()
+    thread.join()
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def save_report(session: Session, cycle: Cycle, rendered: RenderedReport) -> Report:
+    """Keep the rendered files as the cycle's Report, unless it has one already (then that
+    one is returned unchanged: everyone reads the same board paper). Flushes, never commits."""
+    existing = get_report(session, cycle)
+    if existing is not None:
+        return existing
+    ensure_reportable(cycle)
+    row = Report(
+        cycle_id=cycle.id,
+        compiled_at=rendered.compiled.compiled_at,
+        files=[
+            ReportFile(name=name, content_type=CONTENT_TYPES[name], content=content)
+            for name, content in rendered.files.items()
+        ],
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def store_report(session: Session, cycle: Cycle) -> Report:
     """Compile the cycle, render the five files and keep them as a Report with ReportFile rows.
 
     Idempotent: a cycle that already has a report gets that report back unchanged (it is
@@ -32,17 +106,4 @@ def store_report(session: Session, cycle: Cycle, compiled: CycleReport | None = 
     if existing is not None:
         return existing
     ensure_reportable(cycle)
-    if compiled is None:
-        compiled = compile_cycle(session, cycle)
-    files = render_report_files(compiled)
-    row = Report(
-        cycle_id=cycle.id,
-        compiled_at=compiled.compiled_at,
-        files=[
-            ReportFile(name=name, content_type=CONTENT_TYPES[name], content=content)
-            for name, content in files.items()
-        ],
-    )
-    session.add(row)
-    session.flush()
-    return row
+    return save_report(session, cycle, render_report(load_inputs(session, cycle)))

@@ -4,6 +4,9 @@ matplotlib), so the web app can show a stored report without loading the compile
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Mapping
 from pathlib import Path
 
 from jinja2 import Environment
@@ -23,14 +26,54 @@ def get_report(session: Session, cycle: Cycle) -> Report | None:
 
 
 def write_stored_report(report: Report, out_dir: str | Path) -> dict[str, Path]:
-    """Write a stored report's files, byte for byte as leadership received them."""
+    """Write a stored report's files, byte for byte as leadership received them (all or none,
+    as `write_files`)."""
+    return write_files(out_dir, {item.name: item.content for item in report.files})
+
+
+def write_files(out_dir: str | Path, files: Mapping[str, bytes]) -> dict[str, Path]:
+    """Write `files` into `out_dir` (created if needed), all of them or none.
+
+    Each file is written whole to a hidden temporary file beside its final name and synced;
+    only when every one is written are they renamed into place. So nobody ever sees a truncated
+    file, and a failure (a full disk, a folder that cannot be written) leaves the folder as it
+    was and raises a one-line UserError naming the folder and the reason.
+    """
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for item in report.files:
-        (folder / item.name).write_bytes(item.content)
-        paths[item.name] = folder / item.name
-    return paths
+    staged: list[tuple[Path, Path]] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            staged.append((folder / f".{name}.{secrets.token_hex(6)}.tmp", folder / name))
+            _write_synced(staged[-1][0], content)
+        for temporary, final in staged:
+            os.replace(temporary, final)
+        _sync_directory(folder)
+    except OSError as exc:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)
+        reason = exc.strerror or str(exc)
+        raise UserError(f"cannot write the report files to {folder}: {reason}") from None
+    return {name: folder / name for name in files}
+
+
+def _write_synced(path: Path, content: bytes) -> None:
+    # O_EXCL: never write through a file (or link) that is already there; 0o666 less the umask,
+    # as for any file the person creates.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(content)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _sync_directory(folder: Path) -> None:
+    """Make the renames durable (a crash right after leaves the new files, not none)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def stored_report_html(row: Report, env: Environment, *, standalone: bool) -> Markup:

@@ -2,15 +2,29 @@
 
 Views stay thin: they read the session and the form, call one service in
 `survey.services.responses`, commit once, and render. Nothing here logs or stores anything that
-could tie a response to the person who sent it; the Flask session holds only the invitation id
-until the answers are submitted or declined, and nothing afterwards.
+could tie a response to the person who sent it. The Flask session holds the invitation id, and
+what the form shows besides the framework (the cycle's title and dates, the trust's name, the
+group: `FormPage`), until the answers are submitted or declined, and nothing afterwards.
+
+Nothing typed is lost (SPEC 6). A post that cannot be stored is answered with the form again,
+everything posted in it: after an expired CSRF token (400), and when the database cannot be
+reached (503, with Retry-After). The form is then built from the session's `FormPage` and the
+framework this process already holds, without the database; failing that, a plain page lists
+every answer in a form that sends them again. A submit, a save or a decline that meets a
+database error is tried once more first: that is safe, as the invitation's one-time
+conditional update decides what is stored. A POST first reads in a read-only transaction
+(on SQLite, no write lock) and then writes in a short transaction of its own.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from flask import (
     current_app,
@@ -25,26 +39,45 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFError
 from limits import parse as parse_limit
 from markupsafe import Markup
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import framework as fw
-from survey.db import db
+from survey.db import db, describe_database_error, read_only
 from survey.extensions import limiter
 from survey.models import Invitation
 from survey.queries import count_group_invitations
 from survey.respond import bp, redaction
 from survey.services import responses
-from survey.services.frameworks import get_cycle_framework, get_cycle_scope
+from survey.services.frameworks import get_cached_framework, get_cycle_framework
 from survey.services.links import resolve_token
 from survey.services.responses import Answers, Outcome, Standing
+from survey.timeutil import as_utc
 
 log = logging.getLogger(__name__)
 
 SESSION_KEY = "invitation_id"
+PAGE_KEY = "form_page"
 DONE_KEY = "has_submitted"
 DEFAULT_INVALID_LINK_LIMIT = "10/minute"
+# A database that does not answer: the page says to try again in a moment, and so does this.
+RETRY_AFTER_SECONDS = 5
+# A post that met a database error is tried once more after this pause (a restart, a
+# failover), unless the first try itself took longer than RETRY_WITHIN_SECONDS.
+RETRY_PAUSE_SECONDS = 1.0
+RETRY_WITHIN_SECONDS = 10.0
+UNAVAILABLE_ERRORS = (DBAPIError, PoolTimeoutError)
+NOT_SAVED = {
+    "submit": "Not saved yet: press Submit again in a moment. The service could not reach its "
+    "database just now; everything you typed is below.",
+    "save": "Not saved yet: press “Save and come back later” again in a moment. The service "
+    "could not reach its database just now; everything you typed is below.",
+    "decline": "Not recorded yet: press “I will not take part” again in a moment. The service "
+    "could not reach its database just now.",
+}
 
-PageResult = tuple[str, int] | WerkzeugResponse
+PageResult = tuple[str, int] | tuple[str, int, dict[str, str]] | WerkzeugResponse
 
 
 @bp.record_once
@@ -61,6 +94,93 @@ def _no_store(response: WerkzeugResponse) -> WerkzeugResponse:
         # The token is in this URL: no Referer may carry it anywhere, not even to our own CSS.
         response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+# -- what the form shows ------------------------------------------------------------------------
+
+
+class PageCycle(NamedTuple):
+    title: str
+    closes_at: datetime
+    min_group_size: int
+    min_comment_group_size: int
+
+
+class PageTrust(NamedTuple):
+    name: str
+    timezone: str
+
+
+class PageGroup(NamedTuple):
+    label: str
+    is_open: bool
+
+
+@dataclass(frozen=True)
+class FormPage:
+    """What the form shows besides the framework and the answers. It is kept in the person's
+    session, so that the form can be shown again when the database cannot be reached; it holds
+    nothing the person does not see on the page."""
+
+    title: str
+    trust_name: str
+    timezone: str
+    closes_at: str  # ISO 8601, UTC
+    min_group_size: int
+    min_comment_group_size: int
+    group_label: str
+    group_is_open: bool
+    framework_key: str
+    framework_version: str
+    scope: str
+    group_invited: int  # how many people were invited to the group (SPEC section 5)
+
+    @classmethod
+    def of(cls, invitation: Invitation) -> FormPage:
+        cycle = invitation.cycle
+        return cls(
+            title=cycle.title,
+            trust_name=cycle.trust.name,
+            timezone=cycle.trust.timezone,
+            closes_at=as_utc(cycle.closes_at).isoformat(),
+            min_group_size=cycle.min_group_size,
+            min_comment_group_size=cycle.min_comment_group_size,
+            group_label=invitation.group.label,
+            group_is_open=invitation.group.is_open,
+            framework_key=cycle.framework_key,
+            framework_version=cycle.framework_version,
+            scope=cycle.scope,
+            group_invited=count_group_invitations(db.session, invitation.group),
+        )
+
+    @classmethod
+    def from_session(cls) -> FormPage | None:
+        data = session.get(PAGE_KEY)
+        if not isinstance(data, dict):
+            return None
+        try:
+            page = cls(**data)
+            as_utc(datetime.fromisoformat(page.closes_at))
+        except (TypeError, ValueError):
+            return None
+        return page
+
+    def keep_in_session(self) -> None:
+        if session.get(PAGE_KEY) != asdict(self):
+            session[PAGE_KEY] = asdict(self)
+
+    @property
+    def cycle(self) -> PageCycle:
+        closes_at = as_utc(datetime.fromisoformat(self.closes_at))
+        return PageCycle(self.title, closes_at, self.min_group_size, self.min_comment_group_size)
+
+    @property
+    def trust(self) -> PageTrust:
+        return PageTrust(self.trust_name, self.timezone)
+
+    @property
+    def group(self) -> PageGroup:
+        return PageGroup(self.group_label, self.group_is_open)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -172,16 +292,15 @@ def _element_guidance(framework: fw.Framework, scope: fw.Scope, element: fw.Elem
 
 
 def _render_form(
-    invitation: Invitation,
+    page: FormPage,
+    framework: fw.Framework,
     answers: Answers,
     status: int = 200,
     *,
     notice: str | None = None,
     restored: bool = False,
 ) -> tuple[str, int]:
-    cycle = invitation.cycle
-    framework = get_cycle_framework(db.session, cycle)
-    scope = get_cycle_scope(cycle)
+    scope = fw.parse_scope(page.scope)
     in_scope = framework.elements_in_scope(scope)
     codes = {e.code for e in in_scope}
     sections = [
@@ -191,10 +310,10 @@ def _render_form(
     return (
         render_template(
             "respond/form.html",
-            cycle=cycle,
-            trust=cycle.trust,
-            group=invitation.group,
-            group_invited=count_group_invitations(db.session, invitation.group),
+            cycle=page.cycle,
+            trust=page.trust,
+            group=page.group,
+            group_invited=page.group_invited,
             framework=framework,
             scope=scope,
             sections=[(h, els) for h, els in sections if els],
@@ -207,6 +326,124 @@ def _render_form(
         ),
         status,
     )
+
+
+def _form_with_answers(form_items: list[tuple[str, str]], status: int, notice: str) -> PageResult:
+    """The form again with everything posted, so that nothing typed is lost (after an expired
+    CSRF token). Without the database, as `_form_without_database`."""
+    try:
+        with read_only():
+            found = _open_invitation(form_items, no_session_status=status)
+            db.session.commit()
+    except UNAVAILABLE_ERRORS as exc:
+        _forget_failed_transaction(exc)
+        return _form_without_database(form_items)
+    if not isinstance(found, Answerable):
+        return found
+    answers = responses.parse_answers(form_items, found.framework, fw.parse_scope(found.page.scope))
+    return _render_form(found.page, found.framework, answers, status, notice=notice)
+
+
+def _form_without_database(form_items: list[tuple[str, str]]) -> PageResult:
+    """503 with Retry-After and everything posted: the form, built from the session's FormPage
+    and a framework this process holds; failing that, a plain page listing every answer in a
+    form that sends them again."""
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    notice = NOT_SAVED[_posted_action()]
+    page = FormPage.from_session()
+    if page is not None:
+        framework = get_cached_framework(page.framework_key, page.framework_version)
+        if framework is not None:
+            answers = responses.parse_answers(form_items, framework, fw.parse_scope(page.scope))
+            # Shown as typed; checked again when the button is pressed.
+            answers.problems = []
+            body, status = _render_form(page, framework, answers, 503, notice=notice)
+            return body, status, headers
+    body = render_template(
+        "respond/resend.html",
+        notice=notice,
+        fields=_answer_fields(form_items),
+        action=_posted_action(),
+    )
+    return body, 503, headers
+
+
+@dataclass(frozen=True)
+class Answerable:
+    """An invitation that can answer now, with its form's page and framework."""
+
+    page: FormPage
+    framework: fw.Framework
+    invitation: Invitation
+
+
+def _open_invitation(
+    form_items: list[tuple[str, str]], no_session_status: int = 403
+) -> Answerable | PageResult:
+    """The session's invitation if it can answer now, or the page to show instead (no session,
+    closed, already submitted or declined), with anything posted shown back. Reads only."""
+    invitation = _current_invitation()
+    if invitation is None:
+        typed = _typed_answers(form_items, None)
+        return _message_page("no-session", no_session_status, typed=typed)
+    framework = get_cycle_framework(db.session, invitation.cycle)
+    standing = responses.get_standing(invitation)
+    if standing != Standing.OPEN:
+        typed = _typed_answers(form_items, framework.scale)
+        return _standing_page(invitation, standing, typed=typed, unsaved=bool(form_items))
+    page = FormPage.of(invitation)
+    page.keep_in_session()
+    return Answerable(page, framework, invitation)
+
+
+def _answer_fields(form_items: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The posted answers as they were, to send again: name, value, element code, and for a
+    rating its words."""
+    fields = []
+    for name, value in form_items:
+        for prefix, kind in (
+            (responses.RATING_PREFIX, "rating"),
+            (responses.RATIONALE_PREFIX, "rationale"),
+        ):
+            if name.startswith(prefix):
+                words = _rating_words(value, None) if kind == "rating" else ""
+                code = name[len(prefix) :][:20]
+                fields.append(
+                    {"name": name, "value": value, "kind": kind, "code": code, "words": words}
+                )
+    return fields
+
+
+def _posted_action() -> str:
+    if request.endpoint == "respond.decline":
+        return "decline"
+    return "save" if request.form.get("action") == "save" else "submit"
+
+
+def _forget_failed_transaction(exc: Exception) -> None:
+    """Log a database error (never the path: it may hold a link token) and let go of the
+    failed transaction, so that nothing else in this request uses it."""
+    reason = describe_database_error(exc) if isinstance(exc, DBAPIError) else str(exc)
+    log.warning("database unavailable for %s: %s", request.endpoint, reason)
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is already gone; the session is reset all the same
+        log.debug("rollback after a database error failed", exc_info=True)
+
+
+def _post_with_one_retry(handle: Callable[[list[tuple[str, str]]], PageResult]) -> PageResult:
+    """Run a POST's handler; after a database error that came quickly (a dropped or refused
+    connection), pause and run it once more. A second error reaches `_database_unavailable`."""
+    form_items = list(request.form.items(multi=True))
+    started = time.monotonic()
+    try:
+        return handle(form_items)
+    except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
+        if time.monotonic() - started > RETRY_WITHIN_SECONDS:
+            raise
+        _forget_failed_transaction(exc)
+    time.sleep(RETRY_PAUSE_SECONDS)
+    return handle(form_items)
 
 
 # -- the link -----------------------------------------------------------------------------------
@@ -242,33 +479,30 @@ def landing(token: str) -> PageResult:
 
 @bp.get("/survey")
 def show_form() -> PageResult:
-    invitation = _current_invitation()
-    if invitation is None:
-        return _message_page("no-session", 403)
-    standing = responses.get_standing(invitation)
-    if standing != Standing.OPEN:
-        return _standing_page(invitation, standing)
-    framework = get_cycle_framework(db.session, invitation.cycle)
-    draft = responses.load_draft(
-        db.session, invitation, framework, get_cycle_scope(invitation.cycle)
-    )
-    return _render_form(invitation, draft or Answers(), restored=draft is not None)
+    found = _open_invitation([])
+    if not isinstance(found, Answerable):
+        return found
+    page, framework, invitation = found.page, found.framework, found.invitation
+    draft = responses.load_draft(db.session, invitation, framework, fw.parse_scope(page.scope))
+    return _render_form(page, framework, draft or Answers(), restored=draft is not None)
 
 
 @bp.post("/survey")
 def submit_form() -> PageResult:
-    invitation = _current_invitation()
-    form_items = list(request.form.items(multi=True))
-    if invitation is None:
-        return _message_page("no-session", 403, typed=_typed_answers(form_items, None))
-    cycle = invitation.cycle
-    framework = get_cycle_framework(db.session, cycle)
-    scope = get_cycle_scope(cycle)
-    typed = _typed_answers(form_items, framework.scale)
+    return _post_with_one_retry(_submit)
 
-    standing = responses.get_standing(invitation)
-    if standing != Standing.OPEN:
-        return _standing_page(invitation, standing, typed=typed, unsaved=True)
+
+def _submit(form_items: list[tuple[str, str]]) -> PageResult:
+    # Read first, holding no write lock (on SQLite other submits go on meanwhile); what is
+    # stored is decided again below, under lock, by the invitation's one-time update.
+    with read_only():
+        found = _open_invitation(form_items)
+        db.session.commit()
+    if not isinstance(found, Answerable):
+        return found
+    page, framework, invitation = found.page, found.framework, found.invitation
+    scope = fw.parse_scope(page.scope)
+    typed = _typed_answers(form_items, framework.scale)
 
     answers = responses.parse_answers(form_items, framework, scope)
     action = request.form.get("action")
@@ -282,7 +516,7 @@ def submit_form() -> PageResult:
     if action == "submit":
         responses.require_complete(answers, framework, scope)
     if answers.problems:
-        return _render_form(invitation, answers, 422)
+        return _render_form(page, framework, answers, 422)
 
     if action == "save":
         outcome = responses.save_draft(db.session, invitation, answers, framework)
@@ -316,7 +550,13 @@ def done() -> tuple[str, int]:
 
 @bp.post("/survey/decline")
 def decline() -> PageResult:
-    invitation = _current_invitation()
+    return _post_with_one_retry(_decline)
+
+
+def _decline(form_items: list[tuple[str, str]]) -> PageResult:
+    with read_only():
+        invitation = _current_invitation()
+        db.session.commit()
     if invitation is None:
         return _message_page("no-session", 403)
     outcome = responses.decline(db.session, invitation)
@@ -333,18 +573,6 @@ def decline() -> PageResult:
 def _csrf_failed(exc: CSRFError) -> PageResult:
     """An expired or missing CSRF token (a form left open for hours, a lost cookie): show the
     form again with everything typed, and ask for the button to be pressed again."""
-    form_items = list(request.form.items(multi=True))
-    invitation = _current_invitation()
-    if invitation is None:
-        return _message_page("no-session", 400, typed=_typed_answers(form_items, None))
-    standing = responses.get_standing(invitation)
-    if standing != Standing.OPEN:
-        framework = get_cycle_framework(db.session, invitation.cycle)
-        return _standing_page(
-            invitation, standing, typed=_typed_answers(form_items, framework.scale), unsaved=True
-        )
-    framework = get_cycle_framework(db.session, invitation.cycle)
-    answers = responses.parse_answers(form_items, framework, get_cycle_scope(invitation.cycle))
     if request.endpoint == "respond.decline":
         notice = (
             "Your page had been open too long to be sure the request came from you. "
@@ -355,4 +583,17 @@ def _csrf_failed(exc: CSRFError) -> PageResult:
             "Your answers have not been saved or submitted yet: the page had been open too long "
             "to be sure they came from you. Check them below and press the button again."
         )
-    return _render_form(invitation, answers, 400, notice=notice)
+    return _form_with_answers(list(request.form.items(multi=True)), 400, notice)
+
+
+@bp.errorhandler(DBAPIError)
+@bp.errorhandler(PoolTimeoutError)
+def _database_unavailable(exc: Exception) -> PageResult:
+    """The database cannot be reached (a restart, a failover, a full pool): 503 with
+    Retry-After. A post gets the form again with everything in it; a page view says to
+    reload in a moment."""
+    _forget_failed_transaction(exc)
+    if request.method == "POST":
+        return _form_without_database(list(request.form.items(multi=True)))
+    page, status = _message_page("unavailable", 503)
+    return page, status, {"Retry-After": str(RETRY_AFTER_SECONDS)}

@@ -131,10 +131,21 @@ def get_current_version(session: Session, key: str, trust: Trust | None = None) 
 _PARSED: dict[tuple[str, str], fw.Framework] = {}
 
 
+def get_cached_framework(key: str, version: str) -> fw.Framework | None:
+    """The framework a cycle pinned, without asking the database: parsed earlier in this
+    process, or a built-in file whose text is that very version. None otherwise."""
+    cached = _PARSED.get((key, version))
+    if cached is None and key in fw.builtin_keys():
+        builtin = fw.load_builtin(key)
+        if builtin.version == version:
+            cached = _PARSED.setdefault((key, version), builtin)
+    return cached
+
+
 def get_framework(session: Session, key: str, version: str) -> fw.Framework:
     """The framework exactly as a cycle pinned it (parsed once per process: a version is a hash
     of its text, so it never changes)."""
-    cached = _PARSED.get((key, version))
+    cached = get_cached_framework(key, version)
     if cached is not None:
         return cached
     row = session.scalar(

@@ -1,13 +1,19 @@
 """Reading the people to invite from a CSV (header `email,name,group`, optional `school`).
 
 All or nothing: every bad row is reported with its line number and nothing is saved if any is bad.
-Excel exports are read as they come: a UTF-8 BOM, `;` as the delimiter, Windows line endings.
+Excel exports are read as they come: UTF-8 with or without a BOM, or Windows-1252 ("CSV" as
+Excel on Windows saves it); `;` as the delimiter; Excel's `sep=,` or `sep=;` first line, which
+names the delimiter; Windows line endings.
+
+A file's bytes are decoded exactly once, by `decode`: the web pages carry that text from the
+preview to the confirmation, so what is saved is what was previewed.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -63,7 +69,14 @@ class RecipientErrors(UserError):
         )
 
 
+# Excel's delimiter hint: a first line `sep=,` (or `sep=;`, `sep=|`, a tab), sometimes quoted.
+SEP_LINE = re.compile(r'"?sep=([^"\r\n])"?[,;\t|]*', re.IGNORECASE)
+FIRST_LINE = re.compile(r"([^\r\n]*)(\r\n|\r|\n|$)")
+
+
 def decode(data: bytes | str) -> str:
+    """The file's text: UTF-8 (with or without a BOM), else Windows-1252. Text is returned as it
+    is, less a leading BOM."""
     if isinstance(data, str):
         return data.lstrip("\ufeff")
     for encoding in ("utf-8-sig", "cp1252"):
@@ -89,6 +102,17 @@ def mailbox_key(address: str) -> str:
     return f"{base}@{domain}".casefold()
 
 
+def _delimiter(text: str) -> tuple[str, int, str]:
+    """(delimiter, lines skipped, the text from the header on). Excel's `sep=` line names the
+    delimiter; otherwise `;` when the header has more of them than commas."""
+    found = FIRST_LINE.match(text)
+    first_line = found.group(1) if found else ""
+    hint = SEP_LINE.fullmatch(first_line.strip(" "))
+    if hint is not None and found is not None:
+        return hint.group(1), 1, text[found.end() :]
+    return (";" if first_line.count(";") > first_line.count(",") else ","), 0, text
+
+
 def read_recipients(
     data: bytes | str, group_keys: list[str], existing_emails: Iterable[str] = ()
 ) -> RecipientSheet:
@@ -99,24 +123,26 @@ def read_recipients(
     text = decode(data)
     if not text.strip():
         raise UserError("the file is empty (expected a header line: email,name,group)")
-    first_line = text.splitlines()[0]
-    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    delimiter, skipped, text = _delimiter(text)
+    if not text.strip():
+        raise UserError("the file has nothing after its sep= line (expected email,name,group)")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    at = f"line {1 + skipped}"
     try:
         header = [h.strip().lower() for h in next(reader)]
     except csv.Error as exc:
-        raise UserError(f"line 1: the header cannot be read as CSV ({exc})") from exc
+        raise UserError(f"{at}: the header cannot be read as CSV ({exc})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise UserError(
-            f"line 1: the header must name the columns email,name,group (optional school); "
+            f"{at}: the header must name the columns email,name,group (optional school); "
             f"missing: {', '.join(missing)}"
         )
     unknown = [c for c in header if c and c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if unknown:
-        raise UserError(f"line 1: unknown column(s) {', '.join(unknown)}")
+        raise UserError(f"{at}: unknown column(s) {', '.join(unknown)}")
     if len(set(header)) != len(header):
-        raise UserError("line 1: a column is named twice")
+        raise UserError(f"{at}: a column is named twice")
 
     index = {name: header.index(name) for name in header if name}
     known_groups = set(group_keys)
@@ -126,7 +152,7 @@ def read_recipients(
     problems: list[RowProblem] = []
     try:
         for cells in reader:
-            line = reader.line_num
+            line = reader.line_num + skipped
             if not any(c.strip() for c in cells):
                 continue  # blank lines (common at the end of exports)
             if len(rows) + len(problems) >= MAX_ROWS:
@@ -186,7 +212,9 @@ def read_recipients(
                     RecipientRow(line, email, raw.get("name", ""), group, raw.get("school", ""))
                 )
     except csv.Error as exc:
-        problems.append(RowProblem(reader.line_num, f"the row cannot be read as CSV ({exc})"))
+        problems.append(
+            RowProblem(reader.line_num + skipped, f"the row cannot be read as CSV ({exc})")
+        )
     if not rows and not problems:
         raise UserError("the file has a header but no people")
     return RecipientSheet(rows, problems)

@@ -9,11 +9,23 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from survey.models import AdminUser, AuditEvent, Cycle, CycleState, Invitation, OutboxMessage, Trust
+from survey.errors import UserError
+from survey.models import (
+    AdminUser,
+    AuditEvent,
+    Cycle,
+    CycleState,
+    Group,
+    Invitation,
+    OutboxMessage,
+    Trust,
+)
 from survey.services.cycles import launch_cycle, purge_cycle
+from survey.services.recipients import read_recipients
 from survey.timeutil import format_local
 from tests.admin.helpers import Browser
 
@@ -324,3 +336,89 @@ def test_people_added_after_launch_are_named_in_the_audit_log_and_on_the_cycle_p
     page = html.unescape(browser.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True))
     assert "[removed] <[removed]> to Headteachers" in page
     assert "Pat Late" not in page and "pat@oak.example" not in page
+
+
+# A CSV as Excel on Windows saves it: Windows-1252, CRLF, and the `sep=,` line Excel writes when
+# asked to keep the delimiter (and reads back as the delimiter).
+EXCEL_ROWS = [
+    ("zoe@oak.example", "Zoë Brontë", "headteacher", "Église £ Primary"),
+    ("jose@oak.example", "José Núñez", "middle-leader", "Øakfield"),
+    ("ceo@oak.example", "Siân O\u2019Brien", "executive", ""),
+]
+
+
+EXCEL_CP1252 = (
+    "sep=,\r\nemail,name,group,school\r\n" + "".join(",".join(row) + "\r\n" for row in EXCEL_ROWS)
+).encode("cp1252")
+
+
+def test_a_windows_excel_file_is_saved_exactly_as_previewed(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    upload: dict[str, Any] = {"file": (io.BytesIO(EXCEL_CP1252), "people.csv")}
+    preview = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients", upload, content_type="multipart/form-data"
+    )
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 200, page
+    assert "Everything checks out" in page
+    for _, name, _, school in EXCEL_ROWS:
+        assert name in page and school in page
+    # Line numbers are the file's own: the sep= line is line 1, the header line 2.
+    assert '<tr id="row-3">' in page and '<tr id="row-5">' in page
+    confirm = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients/confirm",
+        {"pending": pending_token(page)},
+        page=f"/admin/cycles/{cycle.id}",
+    )
+    assert confirm.status_code == 303
+    stored = session.execute(
+        select(Invitation.email, Invitation.name, Group.key, Invitation.school)
+        .join(Group, Group.id == Invitation.group_id)
+        .where(Invitation.cycle_id == cycle.id)
+        .order_by(Invitation.email)
+    ).all()
+    assert [tuple(r) for r in stored] == sorted(
+        (email, name, group, school or None) for email, name, group, school in EXCEL_ROWS
+    )
+    assert not any("\ufffd" in f"{name}{school}" for _, name, _, school in stored)
+
+
+def test_a_file_that_is_not_text_is_refused_with_the_reason(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    # 0x81 is neither UTF-8 here nor a Windows-1252 character.
+    upload: dict[str, Any] = {"file": (io.BytesIO(b"email,name,group\r\n\x81\x8d\x90"), "x.csv")}
+    response = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients", upload, content_type="multipart/form-data"
+    )
+    assert response.status_code == 422
+    assert "The file is not text" in response.get_data(as_text=True)
+    assert 'name="pending"' not in response.get_data(as_text=True)
+    assert invitations_of(session, cycle) == 0
+
+
+@pytest.mark.parametrize(
+    ("first_line", "delimiter"),
+    [("sep=,", ","), ("sep=;", ";"), ('"sep=;"', ";"), ("SEP=,,,", ","), ("sep=\t", "\t")],
+)
+def test_excels_sep_line_names_the_delimiter(first_line: str, delimiter: str) -> None:
+    rows = [["email", "name", "group", "school"], ["a@oak.example", "Ann, Lady", "executive", "X"]]
+    body = "".join(
+        delimiter.join(f'"{c}"' if delimiter in c or "," in c else c for c in row) + "\r\n"
+        for row in rows
+    )
+    sheet = read_recipients(f"\ufeff{first_line}\r\n{body}", ["executive"])
+    assert sheet.problems == []
+    assert [(r.line, r.email, r.name, r.school) for r in sheet.rows] == [
+        (3, "a@oak.example", "Ann, Lady", "X")
+    ]
+
+
+def test_a_bad_header_after_a_sep_line_names_its_own_line() -> None:
+    with pytest.raises(UserError, match=r"^line 2: .*missing: group"):
+        read_recipients("sep=;\nemail;name\n", ["executive"])
