@@ -44,6 +44,7 @@ PG_CONNECT_TIMEOUT_SECONDS = 5
 READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_ONLY_KEY = "mat_review.db_read_only"
 _READ_ONLY: ContextVar[bool] = ContextVar("mat_review_db_read_only", default=False)
+_WRITING: ContextVar[bool] = ContextVar("mat_review_db_writing", default=False)
 _WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
@@ -71,6 +72,17 @@ def read_only() -> Iterator[None]:
         _READ_ONLY.reset(token)
 
 
+@contextmanager
+def writing() -> Iterator[None]:
+    """Transactions begun inside this block write, even in a GET request (for example ending an
+    expired session found while loading a page). End the request's read transaction first."""
+    token = _WRITING.set(True)
+    try:
+        yield
+    finally:
+        _WRITING.reset(token)
+
+
 def writes_on_get(view: F) -> F:
     """Mark a GET view that writes (an audit event, say): its transaction takes the write lock
     up front, like any POST, instead of failing to upgrade a read lock under contention."""
@@ -79,6 +91,8 @@ def writes_on_get(view: F) -> F:
 
 
 def _is_read_only() -> bool:
+    if _WRITING.get():
+        return False
     if _READ_ONLY.get():
         return True
     return has_request_context() and bool(request.environ.get(READ_ONLY_KEY))

@@ -29,12 +29,13 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey.admin import bp
-from survey.db import db
+from survey.db import db, writing
 from survey.extensions import limiter
 from survey.models import AdminUser
 from survey.services.accounts import (
     SessionExpired,
     authenticate,
+    discard_admin_session,
     end_admin_session,
     get_session_admin,
     normalise_login_email,
@@ -65,7 +66,12 @@ def require_admin() -> ResponseReturnValue | None:
             flash("Your session has expired. Please sign in again.", "error")
         if g.admin is None:
             session.pop(SESSION_KEY, None)
-            db.session.commit()  # an expired or deactivated account's sessions are deleted
+            # An expired session, or every session of a deactivated account, is deleted in a
+            # short write of its own (a GET's transaction only reads).
+            db.session.rollback()
+            with writing():
+                discard_admin_session(db.session, token)
+                db.session.commit()
     if g.admin is None and request.endpoint not in PUBLIC_ENDPOINTS:
         target = request.full_path if request.method == "GET" else None
         return redirect(url_for("admin.login", next=target.rstrip("?") if target else None))

@@ -15,6 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from survey.errors import UserError
@@ -56,6 +57,7 @@ def render_report_in_background(inputs: CycleInputs) -> RenderedReport:
     """`render_report` in a thread of its own at a lower CPU priority (on Linux, where the
     priority is a thread's own); returns when it is done, or raises what it raised."""
     outcome: list[RenderedReport | BaseException] = []
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # templates render in it
 
     def work() -> None:
         if sys.platform == "linux":
@@ -63,7 +65,8 @@ def render_report_in_background(inputs: CycleInputs) -> RenderedReport:
             with contextlib.suppress(OSError):
                 os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICENESS)
         try:
-            outcome.append(render_report(inputs))
+            with app.app_context():
+                outcome.append(render_report(inputs))
         except BaseException as exc:  # handed to the caller's thread below
             outcome.append(exc)
 
@@ -96,8 +99,9 @@ def save_report(session: Session, cycle: Cycle, rendered: RenderedReport) -> Rep
     return row
 
 
-def store_report(session: Session, cycle: Cycle) -> Report:
-    """Compile the cycle, render the five files and keep them as a Report with ReportFile rows.
+def store_report(session: Session, cycle: Cycle, compiled: CycleReport | None = None) -> Report:
+    """Compile the cycle (unless `compiled` is given), render the five files and keep them as a
+    Report with ReportFile rows, all in the caller's transaction.
 
     Idempotent: a cycle that already has a report gets that report back unchanged (it is
     compiled once per cycle, so everyone reads the same board paper). Flushes, never commits.
@@ -106,4 +110,6 @@ def store_report(session: Session, cycle: Cycle) -> Report:
     if existing is not None:
         return existing
     ensure_reportable(cycle)
-    return save_report(session, cycle, render_report(load_inputs(session, cycle)))
+    if compiled is None:
+        return save_report(session, cycle, render_report(load_inputs(session, cycle)))
+    return save_report(session, cycle, RenderedReport(compiled, render_report_files(compiled)))

@@ -106,10 +106,10 @@ def get_session_admin(
     session: Session, token: object, now: datetime | None = None
 ) -> AdminUser | None:
     """The admin whose session this cookie token is: None if no such session is held here (never
-    started, signed out, ended by a password reset) or the account is no longer active.
+    started, signed out, ended by a password reset) or the account is no longer active. Only
+    reads: the caller ends a refused session with `discard_admin_session`.
 
-    Raises SessionExpired for a session past its lifetime. An expired session, and every session
-    of a deactivated account, is deleted (flushed, for the caller to commit).
+    Raises SessionExpired for a session past its lifetime.
     """
     if not isinstance(token, str) or not token:
         return None
@@ -118,13 +118,25 @@ def get_session_admin(
         return None
     admin = row.admin
     if not admin.is_active:
-        end_all_admin_sessions(session, admin)
         return None
     if as_utc(row.expires_at) <= (now or utcnow()):
-        session.delete(row)
-        session.flush()
         raise SessionExpired("the session has expired")
     return admin
+
+
+def discard_admin_session(session: Session, token: object) -> None:
+    """Delete a refused session: this token's, and every session of an account that is no longer
+    active (flushed, for the caller to commit)."""
+    if not isinstance(token, str) or not token:
+        return
+    row = session.get(AdminSession, _token_hash(token), options=[joinedload(AdminSession.admin)])
+    if row is None:
+        return
+    if not row.admin.is_active:
+        end_all_admin_sessions(session, row.admin)
+    else:
+        session.delete(row)
+    session.flush()
 
 
 def end_admin_session(session: Session, token: object) -> None:

@@ -15,7 +15,8 @@ import pytest
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from survey.reports import CONTENT_TYPES, store_report
+from survey.reports.outputs import CONTENT_TYPES
+from survey.reports.store import store_report
 
 from .conftest import Golden
 
