@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 import framework as fw
+from survey.db import make_engine, read_only
 from survey.models import Ballot, Cycle
 from survey.sealbox import Keyring
 from survey.services import ballots
@@ -17,9 +18,9 @@ from survey.services.frameworks import get_framework
 
 
 def opened_ballots(database_url: str, cycle_id: int, secret: str) -> list[SealedAnswers]:
-    engine = sa.create_engine(database_url)
+    engine = make_engine(database_url)  # the same SQLite library as the app
     try:
-        with Session(engine) as session:
+        with read_only(), Session(engine) as session:
             cycle = session.get(Cycle, cycle_id)
             assert cycle is not None
             framework = get_framework(session, cycle.framework_key, cycle.framework_version)

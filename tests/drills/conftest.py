@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from survey.db import make_engine
+from survey.db import make_engine, read_only
 
 from .helpers import Inbox, Process
 
@@ -35,10 +35,11 @@ def session(app: Flask) -> Iterator[Session]:
 @pytest.fixture
 def query(app: Flask) -> Iterator[Callable[..., list[Any]]]:
     """query(sql, **params) -> rows, each call on a connection of its own holding no locks."""
-    engine = sa.create_engine(app.config["DATABASE_URL"])
+    # The app's own engine factory: on SQLite, the same (bundled) library as the app.
+    engine = make_engine(app.config["DATABASE_URL"])
 
     def run(sql: str, **params: Any) -> list[Any]:
-        with engine.connect() as conn:
+        with read_only(), engine.connect() as conn:
             return list(conn.execute(sa.text(sql), params))
 
     yield run

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from survey.db import db, make_engine
+from survey.db import db, make_engine, read_only
 from survey.models import Cycle, Invitation
 from survey.services import ballots
 from survey.services.ballots import SealedAnswers
@@ -93,10 +93,12 @@ def post_answers(client: FlaskClient) -> Callable[..., Any]:
 def query(database_url: str) -> Iterator[Callable[..., Any]]:
     """query(sql, **params) -> all rows, on a plain connection of its own that holds no lock
     between calls (the app's SQLite engine takes the write lock at BEGIN)."""
-    engine = sa.create_engine(database_url)
+    # The app's own engine factory (on SQLite, the same bundled library as the app), reading
+    # without the write lock.
+    engine = make_engine(database_url)
 
     def run(sql: str, **params: Any) -> list[Any]:
-        with engine.connect() as conn:
+        with read_only(), engine.connect() as conn:
             return list(conn.execute(sa.text(sql), params))
 
     yield run
