@@ -47,7 +47,8 @@ format: $(STAMP)
 # Two workers: the suite runs every database test on SQLite and PostgreSQL, and drives servers
 # and a browser; in parallel it stays well under 10 minutes on a 2-core machine.
 test: $(STAMP) system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile -m "not solo"
+	$(BIN)/python -m pytest -p no:xdist -m solo
 
 demo: $(STAMP)
 	$(BIN)/mat-review demo
