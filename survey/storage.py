@@ -61,12 +61,15 @@ def _after_rollback(session: Session) -> None:
 
 def scrub(engine: Engine, tables: Iterable[str] = ()) -> bool:
     """Remove deleted rows' bytes from the database's files; True when it finished."""
+    # The scrub works on the driver's own connection, so its errors are the driver's (psycopg's
+    # lock timeout, say), not SQLAlchemy's wrappers: a failed scrub must never fail the commit
+    # that asked for it.
     try:
         if engine.dialect.name == "sqlite":
             return _scrub_sqlite(engine)
         if engine.dialect.name == "postgresql":
             return _scrub_postgresql(engine, list(tables))
-    except DBAPIError:
+    except (DBAPIError, engine.dialect.loaded_dbapi.Error):
         log.exception("could not remove deleted rows from the database's files; retried next time")
         return False
     return True

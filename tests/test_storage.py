@@ -84,3 +84,32 @@ def test_sqlite_scrub_waits_for_a_reader_then_leaves_no_wal_and_no_deleted_bytes
         reader.close()
         reader_engine.dispose()
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_scrub_that_cannot_get_its_lock_gives_up_quietly(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The purge has committed by then: a table held by someone else makes the scrub wait for
+    its lock timeout and report False, never raise into the request or command that purged."""
+    import survey.storage
+
+    monkeypatch.setattr(survey.storage, "PG_LOCK_TIMEOUT", "200ms")
+    engine = make_engine(database_url)
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS scrub_probe")
+        conn.exec_driver_sql("CREATE TABLE scrub_probe (id int primary key)")
+    holder_engine = sa.create_engine(database_url)
+    holder = holder_engine.connect()
+    holder.exec_driver_sql("SELECT count(*) FROM scrub_probe").scalar_one()  # holds its lock
+    try:
+        assert scrub(engine, ["scrub_probe"]) is False
+    finally:
+        holder.rollback()
+        holder.close()
+        holder_engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS scrub_probe")
+        admin.dispose()
+        engine.dispose()

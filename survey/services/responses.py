@@ -43,7 +43,6 @@ from survey.services.ballots import RATIONALE_MAX, SealedAnswers
 from survey.services.frameworks import get_framework
 from survey.timeutil import as_utc, utcnow
 
-__all__ = ["RATIONALE_MAX"]
 RATING_PREFIX = "rating-"
 RATIONALE_PREFIX = "rationale-"
 
