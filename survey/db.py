@@ -16,6 +16,7 @@ code inside `read_only()` (the report job's read, the first half of a submit).
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -26,7 +27,8 @@ from contextvars import ContextVar
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Blueprint, Flask, current_app, g, has_request_context, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -219,15 +221,11 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-REQUEST_KEY = "mat_review.db_session"
-
-
 class Database:
-    """Flask extension: `db.session` lives for one request (or, outside requests, one app context:
-    a job, a CLI command) and is closed at its end, rolled back if it ended with an error.
-
-    A request always gets a session of its own, even when the caller already holds an app context
-    (as tests and the demo do), so requests never share state."""
+    """Flask extension: `db.session` lives for one app context (a request, a job, a CLI command)
+    and is closed at its end, rolled back if it ended with an error. Every request has an app
+    context of its own (tests and the demo that make requests while holding one run each request
+    in a fresh `contextvars.Context`, as a server does)."""
 
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"])
@@ -243,13 +241,13 @@ class Database:
                 view, "_mat_review_writes_on_get", False
             )
 
-        @app.teardown_request
-        def _close_request_session(exc: BaseException | None) -> None:
-            _close(request.environ.pop(REQUEST_KEY, None), exc)
-
         @app.teardown_appcontext
         def _close_session(exc: BaseException | None) -> None:
-            _close(g.pop("_db_session", None), exc)
+            session = g.pop("_db_session", None)
+            if session is not None:
+                if exc is not None:
+                    session.rollback()
+                session.close()
 
     @property
     def engine(self) -> Engine:
@@ -258,23 +256,55 @@ class Database:
 
     @property
     def session(self) -> Session:
-        if has_request_context():
-            environ = request.environ
-            if REQUEST_KEY not in environ:
-                environ[REQUEST_KEY] = current_app.extensions["mat_review_db"][1]()
-            request_session: Session = environ[REQUEST_KEY]
-            return request_session
         if "_db_session" not in g:
             g._db_session = current_app.extensions["mat_review_db"][1]()
         session: Session = g._db_session
         return session
 
+    def open_session(self) -> Session | None:
+        """The app context's session if something has used it, without starting one."""
+        session: Session | None = g.get("_db_session")
+        return session
 
-def _close(session: Session | None, exc: BaseException | None) -> None:
-    if session is not None:
-        if exc is not None:
-            session.rollback()
-        session.close()
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Undo exactly the work done inside the block if it raises (a refused change), leaving
+        the rest of the request's unit of work, and its transaction, usable."""
+        with self.session.begin_nested():
+            yield
 
 
 db = Database()
+
+
+def commit_when_returned(view: Callable[..., ResponseReturnValue]) -> Callable[..., Any]:
+    """A view as one unit of work: what it did is committed once it has returned, before the
+    response leaves (so a page that says "saved" is only ever shown after the commit); if it
+    raised, nothing is committed and the error handlers decide what the person sees."""
+
+    @functools.wraps(view)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        response = current_app.make_response(view(*args, **kwargs))
+        session = db.open_session()
+        if session is not None:
+            session.commit()
+        return response
+
+    return run
+
+
+class TransactionalBlueprint(Blueprint):
+    """A blueprint whose views never commit: each view is wrapped in `commit_when_returned`,
+    the one commit of its request."""
+
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Callable[..., Any] | None = None,
+        provide_automatic_options: bool | None = None,
+        **options: Any,
+    ) -> None:
+        if view_func is not None:
+            view_func = commit_when_returned(view_func)
+        super().add_url_rule(rule, endpoint, view_func, provide_automatic_options, **options)

@@ -30,7 +30,9 @@ def get_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a name too long
-        raise UserError(f"unknown time zone {name!r} (use a name such as Europe/London)") from exc
+        raise UserError(
+            f"unknown time zone {name!r} (use a name such as Europe/London)", field="timezone"
+        ) from exc
 
 
 def parse_datetime(value: str, timezone: str = DEFAULT_TIMEZONE) -> datetime:

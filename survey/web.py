@@ -12,10 +12,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as PageNotFound
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey.db import db, describe_database_error
+from survey.errors import NotFound
 from survey.services.limits import MAX_ID
 from survey.timeutil import format_local
 
@@ -72,6 +74,11 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[str, int]:
         return render_template("error.html", error=exc), exc.code or 500
+
+    @app.errorhandler(NotFound)
+    def _not_found(exc: NotFound) -> tuple[str, int]:
+        """Something named in the address does not exist: the same page as an unknown address."""
+        return render_template("error.html", error=PageNotFound()), 404
 
     @app.errorhandler(DBAPIError)
     @app.errorhandler(PoolTimeoutError)

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, g, has_app_context
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy.orm import Session
 
@@ -169,7 +169,7 @@ class IsolatedClient(FlaskClient):
         # first, as a person's browser would only act on what is saved; on SQLite an open
         # transaction holds the write lock. Its objects are expired so that the test then
         # reads what the request did.
-        own = g.get("_db_session") if has_app_context() else None
+        own = db.open_session() if has_app_context() else None
         if own is not None:
             own.commit()
             own.expire_all()

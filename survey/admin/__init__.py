@@ -1,7 +1,8 @@
 """The CEO's pages (SPEC section 9)."""
 
-from flask import Blueprint
+from survey.db import TransactionalBlueprint
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+# Every view is one unit of work, committed once it returns (survey.db.commit_when_returned).
+bp = TransactionalBlueprint("admin", __name__, url_prefix="/admin")
 
 from survey.admin import views  # noqa: E402,F401

@@ -67,7 +67,8 @@ def require_admin() -> ResponseReturnValue | None:
         if g.admin is None:
             session.pop(SESSION_KEY, None)
             # An expired session, or every session of a deactivated account, is deleted in a
-            # short write of its own (a GET's transaction only reads).
+            # short write of its own, before the view's unit of work begins (a GET's transaction
+            # only reads).
             db.session.rollback()
             with writing():
                 discard_admin_session(db.session, token)
@@ -133,13 +134,12 @@ def login() -> ResponseReturnValue:
             end_admin_session(db.session, session.get(SESSION_KEY))
             lifetime = current_app.permanent_session_lifetime
             token = start_admin_session(db.session, admin, lifetime)
-            db.session.commit()
             # A fresh session with a new token: nothing from before the sign-in is carried over.
             session.clear()
             session.permanent = True
             session[SESSION_KEY] = token
             return redirect(next_url, code=303)
-        db.session.commit()  # keeps the failed attempt in the audit log
+        # The failed attempt is in the audit log: the page is returned, so it is committed.
         error = SIGN_IN_ERROR
     status = 401 if error else 200
     return render_template("admin/login.html", error=error, email=email), status
@@ -155,7 +155,6 @@ def too_many_sign_ins(exc: TooManyRequests) -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     end_admin_session(db.session, session.get(SESSION_KEY))
     record_event(db.session, current_admin().email, "admin.sign-out")
-    db.session.commit()
     session.pop(SESSION_KEY, None)
     flash("You have signed out.", "success")
     return redirect(url_for("admin.login"), code=303)

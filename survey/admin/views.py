@@ -1,9 +1,12 @@
 """The CEO's pages (SPEC section 9): trusts, a trust's frameworks, cycles, recipients, launch,
 the live page, close and extend, the report and its downloads, purge, and the audit log.
 
-Views are thin: parse the request, call one service, commit once, render or redirect. Every
-trust-scoped URL goes through `_trust` / `_cycle`, which answer 404 for a trust the admin cannot
-see, exactly as for one that does not exist.
+Views are thin: parse the request, call one service, render or redirect. They never commit:
+each view is one unit of work, committed once it returns (`survey.db.TransactionalBlueprint`).
+A change a service refuses (UserError) is undone and shown by the error handlers below, or,
+where the page shows it beside a form field, inside `db.savepoint()`. Every trust-scoped URL goes
+through `_trust` / `_cycle`, which raise NotFound (a 404 page) for a trust the admin cannot see,
+exactly as for one that does not exist.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import NotFound as PageNotFound
 
 import framework as fw
 from survey.admin import auth, bp  # noqa: F401 - importing auth registers sign-in and sign-out
@@ -48,31 +52,52 @@ DOWNLOADS: dict[str, str] = {
 
 
 def _trust(slug: str) -> Trust:
-    try:
-        return accounts.get_visible_trust(db.session, current_admin(), slug)
-    except NotFound:
-        abort(404)
+    return accounts.get_visible_trust(db.session, current_admin(), slug)
 
 
 def _cycle(cycle_id: int) -> Cycle:
-    try:
-        return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
-    except NotFound:
-        abort(404)
+    return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
 
 
 def _actor() -> str:
     return current_admin().email
 
 
-def _fail(exc: UserError) -> None:
-    db.session.rollback()
-    flash(_sentence(str(exc)), "error")
-
-
 def _sentence(message: str) -> str:
     message = message.strip()
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+
+
+# -- refusals -----------------------------------------------------------------------------------
+
+# Where a refused action sends the person back to, when not to the cycle (or trust) page.
+BACK_AFTER_REFUSAL = {
+    "admin.launch": "admin.launch",
+    "admin.confirm_recipients": "admin.recipients",
+    "admin.resend": "admin.invitations",
+}
+
+
+@bp.errorhandler(NotFound)
+def _not_found(exc: NotFound) -> ResponseReturnValue:
+    """A trust, cycle or invitation that does not exist, or that this admin cannot see."""
+    db.session.rollback()
+    return render_template("error.html", error=PageNotFound()), 404
+
+
+@bp.errorhandler(UserError)
+def _refused(exc: UserError) -> ResponseReturnValue:
+    """A service refused what was asked: nothing of it is kept; the reason is shown on the page
+    the person goes back to."""
+    db.session.rollback()
+    flash(_sentence(str(exc)), "error")
+    args = request.view_args or {}
+    if "cycle_id" in args:
+        endpoint = BACK_AFTER_REFUSAL.get(request.endpoint or "", "admin.cycle")
+        return redirect(url_for(endpoint, cycle_id=args["cycle_id"]), code=303)
+    if "slug" in args:
+        return redirect(url_for("admin.trust", slug=args["slug"]), code=303)
+    return redirect(url_for("admin.trusts"), code=303)
 
 
 # -- trusts -------------------------------------------------------------------------------------
@@ -94,14 +119,13 @@ def create_trust() -> ResponseReturnValue:
         errors = first_errors(form)
     else:
         try:
-            trust = accounts.create_trust_for(
-                db.session, current_admin(), form.name.data, form.timezone.data
-            )
+            with db.savepoint():
+                trust = accounts.create_trust_for(
+                    db.session, current_admin(), form.name.data, form.timezone.data
+                )
         except UserError as exc:
-            db.session.rollback()
-            errors["timezone"] = _sentence(str(exc))
+            errors[exc.field or "name"] = _sentence(str(exc))
         else:
-            db.session.commit()
             flash(f"Trust “{trust.name}” created.", "success")
             return redirect(url_for("admin.trust", slug=trust.slug), code=303)
     visible = accounts.list_visible_trusts(db.session, current_admin())
@@ -163,18 +187,18 @@ def frameworks(slug: str) -> ResponseReturnValue:
         else:
             try:
                 checked = admin_views.read_framework_upload(data, source)
-                loaded, created = add_trust_framework(db.session, found, checked, source, _actor())
+                with db.savepoint():
+                    loaded, created = add_trust_framework(
+                        db.session, found, checked, source, _actor()
+                    )
             except fw.FrameworkError as exc:
-                db.session.rollback()
                 # The loader's own line, unchanged: it names the file, the line and the reason.
                 context["error"] = str(exc)
                 if exc.line is not None:
                     context["bad_line"] = (exc.line, _line(text, exc.line))
             except UserError as exc:
-                db.session.rollback()
                 context["error"] = _sentence(str(exc))
             else:
-                db.session.commit()
                 questions = loaded.question_count(fw.parse_scope("all"))
                 if created:
                     flash(
@@ -199,10 +223,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
 def framework_preview(slug: str, key: str) -> ResponseReturnValue:
     """What a respondent would be asked, for `?scope=start|all|1A,2B` (like `framework show`)."""
     found = _trust(slug)
-    try:
-        loaded = admin_views.get_trust_framework(db.session, found, key)
-    except NotFound:
-        abort(404)
+    loaded = admin_views.get_trust_framework(db.session, found, key)
     scope_text = request.args.get("scope", "start")
     context: dict[str, Any] = {
         "trust": found,
@@ -265,22 +286,6 @@ def _render_cycle_form(
     )
 
 
-def _field_for(message: str) -> str:
-    """Which field a service's complaint is about, for the error summary's link."""
-    lowered = message.lower()
-    for prefix, name in (
-        ("scope", "scope"),
-        ("group", "groups"),
-        ("two groups", "groups"),
-        ("'all'", "groups"),
-        ("previous cycle", "previous_cycle"),
-        ("unknown framework", "framework"),
-    ):
-        if lowered.startswith(prefix):
-            return name
-    return "title"
-
-
 def _save_cycle_form(trust: Trust, cycle: Cycle | None) -> ResponseReturnValue:
     form = CycleForm.from_request(request.form)
     if request.form.get("action") == "add-group":
@@ -289,17 +294,18 @@ def _save_cycle_form(trust: Trust, cycle: Cycle | None) -> ResponseReturnValue:
     settings = form.to_settings(trust.timezone)
     if settings is not None:
         try:
-            if cycle is None:
-                cycle = cycle_service.create_cycle(db.session, trust, settings, _actor())
-                message = f"Draft cycle “{cycle.title}” created. Next, add the people to invite."
-            else:
-                cycle_service.update_cycle(db.session, cycle, settings, _actor())
-                message = "Changes saved."
+            with db.savepoint():
+                if cycle is None:
+                    cycle = cycle_service.create_cycle(db.session, trust, settings, _actor())
+                    message = (
+                        f"Draft cycle “{cycle.title}” created. Next, add the people to invite."
+                    )
+                else:
+                    cycle_service.update_cycle(db.session, cycle, settings, _actor())
+                    message = "Changes saved."
         except UserError as exc:
-            db.session.rollback()
-            form.errors[_field_for(str(exc))] = _sentence(str(exc))
+            form.errors[exc.field or "title"] = _sentence(str(exc))
         else:
-            db.session.commit()
             flash(message, "success")
             return redirect(url_for("admin.cycle", cycle_id=cycle.id), code=303)
     form.add_blank_rows(0 if any(r.is_blank for r in form.groups) else 1)
@@ -364,16 +370,15 @@ def extend(cycle_id: int) -> ResponseReturnValue:
         if not value:
             raise UserError("enter the new close date and time")
         closes_at = parse_datetime(value, found.trust.timezone)
-        cycle_service.extend_cycle(db.session, found, closes_at, _actor())
+        with db.savepoint():
+            cycle_service.extend_cycle(db.session, found, closes_at, _actor())
     except UserError as exc:
-        db.session.rollback()
         message = _sentence(str(exc))
         if isinstance(exc, DateOutOfRange):
             message = (
                 f"Enter the new close date between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
             )
         return _render_cycle(found, {"closes": message}, value, 422)
-    db.session.commit()
     flash("The close date has been moved.", "success")
     return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
 
@@ -382,17 +387,12 @@ def extend(cycle_id: int) -> ResponseReturnValue:
 def close(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
-        try:
-            cycle_service.close_cycle(db.session, found, _actor())
-        except UserError as exc:
-            _fail(exc)
-        else:
-            db.session.commit()
-            flash(
-                "The cycle is closed and the responses are sealed. The report will be "
-                "compiled and emailed shortly.",
-                "success",
-            )
+        cycle_service.close_cycle(db.session, found, _actor())
+        flash(
+            "The cycle is closed and the responses are sealed. The report will be "
+            "compiled and emailed shortly.",
+            "success",
+        )
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     if found.state != CycleState.OPEN:
         flash("Only an open cycle can be closed.", "error")
@@ -405,12 +405,7 @@ def close(cycle_id: int) -> ResponseReturnValue:
 def launch(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
-        try:
-            cycle_service.launch_cycle(db.session, found, _actor())
-        except UserError as exc:
-            _fail(exc)
-            return redirect(url_for("admin.launch", cycle_id=found.id), code=303)
-        db.session.commit()
+        cycle_service.launch_cycle(db.session, found, _actor())
         if found.state == CycleState.OPEN:
             flash("Launched: the cycle is open and the invitations are being sent.", "success")
         else:
@@ -484,10 +479,10 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
         flash("That preview has expired. Please upload the file again.", "error")
         return redirect(url_for("admin.recipients", cycle_id=found.id), code=303)
     try:
-        invitations = cycle_service.import_recipients(db.session, found, text, _actor())
+        with db.savepoint():
+            invitations = cycle_service.import_recipients(db.session, found, text, _actor())
     except RecipientErrors:
         # Something changed since the preview (someone else added people): check again.
-        db.session.rollback()
         preview = admin_views.preview_recipients(db.session, found, text)
         return (
             render_template(
@@ -500,10 +495,6 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
             ),
             422,
         )
-    except UserError as exc:
-        _fail(exc)
-        return redirect(url_for("admin.recipients", cycle_id=found.id), code=303)
-    db.session.commit()
     flash(f"{len(invitations)} people added to the cycle.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
@@ -524,20 +515,19 @@ def add_person(cycle_id: int) -> ResponseReturnValue:
     if not form.validate():
         return _render_invitations(found, first_errors(form), form.data, 422)
     try:
-        invitation = admin_views.add_one_person(
-            db.session,
-            found,
-            email=form.email.data,
-            name=form.name.data,
-            group=form.group.data,
-            school=form.school.data,
-            actor=_actor(),
-        )
+        with db.savepoint():
+            invitation = admin_views.add_one_person(
+                db.session,
+                found,
+                email=form.email.data,
+                name=form.name.data,
+                group=form.group.data,
+                school=form.school.data,
+                actor=_actor(),
+            )
     except UserError as exc:
-        db.session.rollback()
         message = _sentence(str(exc))
         return _render_invitations(found, {_person_field(str(exc)): message}, form.data, 422)
-    db.session.commit()
     when = "now" if found.state == CycleState.OPEN else "when the cycle opens"
     flash(f"{invitation.email} added; their invitation will be sent {when}.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
@@ -570,20 +560,13 @@ def invitations(cycle_id: int) -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/invitations/<int:invitation_id>/resend")
 def resend(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
-    try:
-        invitation = admin_views.resend_invitation(db.session, found, invitation_id, _actor())
-    except NotFound:
-        abort(404)
-    except UserError as exc:
-        _fail(exc)
-    else:
-        db.session.commit()
-        # The same words whether or not the person has answered: the page must not tell.
-        flash(
-            f"A fresh invitation email will be sent to {invitation.email}, unless they have "
-            "already answered or said they will not take part (this page never says which).",
-            "success",
-        )
+    invitation = admin_views.resend_invitation(db.session, found, invitation_id, _actor())
+    # The same words whether or not the person has answered: the page must not tell.
+    flash(
+        f"A fresh invitation email will be sent to {invitation.email}, unless they have "
+        "already answered or said they will not take part (this page never says which).",
+        "success",
+    )
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 
@@ -619,13 +602,8 @@ def report(cycle_id: int) -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/report/emails/<int:message_id>/resend")
 def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
-    try:
-        row = admin_views.resend_report_email(db.session, found, message_id, _actor())
-    except UserError as exc:
-        _fail(exc)
-    else:
-        db.session.commit()
-        flash(f"The report email to {row.recipient} will be sent again within a minute.", "success")
+    row = admin_views.resend_report_email(db.session, found, message_id, _actor())
+    flash(f"The report email to {row.recipient} will be sent again within a minute.", "success")
     if request.form.get("back") == "report" and _report(found) is not None:
         return redirect(url_for("admin.report", cycle_id=found.id), code=303)
     return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
@@ -640,7 +618,6 @@ def download(cycle_id: int, name: str) -> ResponseReturnValue:
     if stored is None:
         abort(404)
     record_event(db.session, _actor(), "report.download", cycle=found, detail=name)
-    db.session.commit()
     response = Response(stored.content, mimetype=stored.content_type)
     filename = f"{found.trust.slug}-cycle-{found.id}-{name}"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -651,13 +628,8 @@ def download(cycle_id: int, name: str) -> ResponseReturnValue:
 def purge(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
-        try:
-            count = cycle_service.purge_cycle(db.session, found, _actor())
-        except UserError as exc:
-            _fail(exc)
-        else:
-            db.session.commit()
-            flash(f"Names and email addresses removed from {count} invitations.", "success")
+        count = cycle_service.purge_cycle(db.session, found, _actor())
+        flash(f"Names and email addresses removed from {count} invitations.", "success")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     if found.state != CycleState.REPORTED or found.purged_at is not None:
         flash("Personal data can be removed only once the report has been sent.", "error")

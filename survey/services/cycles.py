@@ -59,9 +59,9 @@ def slugify(name: str) -> str:
 def create_trust(session: Session, name: str, timezone: str = DEFAULT_TIMEZONE) -> Trust:
     name = name.strip()
     if not name:
-        raise UserError("a trust needs a name")
-    check_length(name, Trust.name, "the trust's name")
-    check_length(timezone, Trust.timezone, "the time zone")
+        raise UserError("a trust needs a name", field="name")
+    check_length(name, Trust.name, "the trust's name", field="name")
+    check_length(timezone, Trust.timezone, "the time zone", field="timezone")
     get_zone(timezone)
     base = slugify(name)
     slug, n = base, 1
@@ -131,7 +131,7 @@ def parse_recipient_emails(value: str | list[str]) -> list[str]:
             emails.append(normalise_email(item))
         except EmailNotValidError as exc:
             raise UserError(
-                f"report recipient {item.strip()!r} is not a valid email ({exc})"
+                f"report recipient {item.strip()!r} is not a valid email ({exc})", field="report_to"
             ) from exc
     return list(dict.fromkeys(emails))
 
@@ -142,11 +142,17 @@ def parse_reminder_days(value: str) -> str:
             {int(d) for d in value.replace(";", ",").split(",") if d.strip()}, reverse=True
         )
     except ValueError:
-        raise UserError(f"reminder days {value!r} should be whole numbers such as 7,2") from None
+        raise UserError(
+            f"reminder days {value!r} should be whole numbers such as 7,2", field="reminder_days"
+        ) from None
     if any(d < 0 or d > 365 for d in days):
-        raise UserError("reminder days must be between 0 and 365 days before close")
+        raise UserError(
+            "reminder days must be between 0 and 365 days before close", field="reminder_days"
+        )
     if len(days) > MAX_REMINDER_DAYS:
-        raise UserError(f"at most {MAX_REMINDER_DAYS} reminder days, e.g. 7,2")
+        raise UserError(
+            f"at most {MAX_REMINDER_DAYS} reminder days, e.g. 7,2", field="reminder_days"
+        )
     return ",".join(str(d) for d in days)
 
 
@@ -170,50 +176,62 @@ class CycleSettings:
 
 def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> fw.Framework:
     if not settings.title.strip():
-        raise UserError("a cycle needs a title")
-    check_length(settings.title.strip(), Cycle.title, "the title")
+        raise UserError("a cycle needs a title", field="title")
+    check_length(settings.title.strip(), Cycle.title, "the title", field="title")
     if settings.closes_at <= settings.opens_at:
-        raise UserError("the close date must be after the open date")
+        raise UserError("the close date must be after the open date", field="closes")
     if settings.min_group_size < 3:
-        raise UserError("the minimum group size cannot be lower than 3")
+        raise UserError("the minimum group size cannot be lower than 3", field="min_group_size")
     if settings.min_comment_group_size < 3:
-        raise UserError("the minimum group size for comments cannot be lower than 3")
-    for size, what in (
-        (settings.min_group_size, "the minimum group size"),
-        (settings.min_comment_group_size, "the minimum group size for comments"),
+        raise UserError(
+            "the minimum group size for comments cannot be lower than 3",
+            field="min_comment_group_size",
+        )
+    for size, what, name in (
+        (settings.min_group_size, "the minimum group size", "min_group_size"),
+        (
+            settings.min_comment_group_size,
+            "the minimum group size for comments",
+            "min_comment_group_size",
+        ),
     ):
         if size > MAX_THRESHOLD:
-            raise UserError(f"{what} must be {MAX_THRESHOLD:,} or less")
+            raise UserError(f"{what} must be {MAX_THRESHOLD:,} or less", field=name)
     if not settings.groups:
-        raise UserError("a cycle needs at least one group")
+        raise UserError("a cycle needs at least one group", field="groups")
     keys = [g.key for g in settings.groups]
     for key in keys:
         if not GROUP_KEY.match(key):
             raise UserError(
                 f"group key {key!r} should be 1 to 40 lower-case letters, digits and hyphens "
-                "(e.g. trustee)"
+                "(e.g. trustee)",
+                field="groups",
             )
     for group in settings.groups:
-        check_length(group.label, Group.label, f"group {group.key!r}: its name")
+        check_length(group.label, Group.label, f"group {group.key!r}: its name", field="groups")
     if len(set(keys)) != len(keys):
-        raise UserError("two groups have the same key")
+        raise UserError("two groups have the same key", field="groups")
     if "all" in keys:
-        raise UserError("'all' is reserved for the trust-wide column; choose another group key")
+        raise UserError(
+            "'all' is reserved for the trust-wide column; choose another group key", field="groups"
+        )
     row = get_current_version(session, settings.framework_key, trust)
     loaded = get_framework(session, row.key, row.version)
     try:
         scope = fw.parse_scope(settings.scope)
         loaded.validate_scope(scope)
     except fw.FrameworkError as exc:
-        raise UserError(f"scope: {exc}") from exc
-    settings.scope = check_length(str(scope), Cycle.scope, "scope: the list of element codes")
+        raise UserError(f"scope: {exc}", field="scope") from exc
+    settings.scope = check_length(
+        str(scope), Cycle.scope, "scope: the list of element codes", field="scope"
+    )
     if settings.previous_cycle_id is not None:
         previous = None
         if is_id(settings.previous_cycle_id):
             previous = session.get(Cycle, settings.previous_cycle_id)
         if previous is None or previous.trust_id != trust.id:
             raise UserError(
-                f"previous cycle {settings.previous_cycle_id} is not a cycle of this trust"
+                "the previous cycle chosen is not a cycle of this trust", field="previous_cycle"
             )
     settings.reminder_days = parse_reminder_days(settings.reminder_days)
     return loaded

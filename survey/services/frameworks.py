@@ -125,7 +125,10 @@ def get_current_version(session: Session, key: str, trust: Trust | None = None) 
         if row.key == key:
             return row
     known = ", ".join(r.key for r in list_framework_versions(session, trust)) or "none"
-    raise UserError(f"unknown framework {key!r} (known: {known}; run `mat-review init` first)")
+    raise UserError(
+        f"unknown framework {key!r} (known: {known}; run `mat-review init` first)",
+        field="framework",
+    )
 
 
 _PARSED: dict[tuple[str, str], fw.Framework] = {}

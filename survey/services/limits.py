@@ -37,11 +37,13 @@ def length_problem(value: str, attribute: QueryableAttribute[Any], what: str) ->
     return None
 
 
-def check_length(value: str, attribute: QueryableAttribute[Any], what: str) -> str:
-    """`value` unchanged if it fits the column; UserError if it does not."""
+def check_length(
+    value: str, attribute: QueryableAttribute[Any], what: str, *, field: str | None = None
+) -> str:
+    """`value` unchanged if it fits the column; UserError (about `field`) if it does not."""
     problem = length_problem(value, attribute, what)
     if problem:
-        raise UserError(problem)
+        raise UserError(problem, field=field)
     return value
 
 

@@ -157,8 +157,11 @@ def test_bad_input_is_shown_beside_each_field_and_nothing_is_saved(
     unknown = browser.post(url, cycle_form(scope="codes", scope_codes="1A, 9Z"))
     assert unknown.status_code == 422
     assert "unknown element code 9Z" in unknown.get_data(as_text=True)
+    # A complaint of the service's, not the form's, is shown beside the field it names.
+    assert '<p class="error-message" id="scope-error">' in unknown.get_data(as_text=True)
     twice = browser.post(url, cycle_form(**{"group-3-key": "executive", "group-3-label": "X"}))
     assert "two groups have the same key" in twice.get_data(as_text=True).lower()
+    assert '<p class="error-message" id="groups-error">' in twice.get_data(as_text=True)
     assert session.scalars(select(Cycle)).all() == []
 
 
@@ -188,6 +191,7 @@ def test_a_scope_of_some_elements_and_a_previous_cycle_of_the_same_trust(
     refused = browser.post(url, cycle_form(previous_cycle=str(elsewhere.id)))
     assert refused.status_code == 422
     assert "is not a cycle of this trust" in refused.get_data(as_text=True)
+    assert '<p class="error-message" id="previous_cycle-error">' in refused.get_data(as_text=True)
     response = browser.post(
         url, cycle_form(scope="codes", scope_codes="2b 1a", previous_cycle=str(last_year.id))
     )
