@@ -67,7 +67,7 @@ def _due_cycles(session: Session, *conditions: ColumnElement[bool]) -> Sequence[
     ).all()
 
 
-def _each(
+def run_per_cycle_in_savepoint(
     session: Session, cycles: Sequence[Cycle], what: str, action: Callable[[Cycle], object]
 ) -> tuple[list[int], list[int]]:
     """Run `action` per cycle in its own savepoint; returns (done ids, failed ids)."""
@@ -100,7 +100,9 @@ def open_due_cycles(session: Session, run: JobRun) -> str:
     """
     now = run.now
     cycles = _due_cycles(session, Cycle.state == CycleState.SCHEDULED, Cycle.opens_at <= now)
-    done, failed = _each(session, cycles, "opening", lambda c: open_cycle(session, c, ACTOR, now))
+    done, failed = run_per_cycle_in_savepoint(
+        session, cycles, "opening", lambda c: open_cycle(session, c, ACTOR, now)
+    )
     missed = _due_cycles(
         session,
         Cycle.state == CycleState.OPEN,
@@ -117,7 +119,9 @@ def open_due_cycles(session: Session, run: JobRun) -> str:
             )
         ),
     )
-    _each(session, missed, "inviting", lambda c: enqueue_invitations(session, c, now=now))
+    run_per_cycle_in_savepoint(
+        session, missed, "inviting", lambda c: enqueue_invitations(session, c, now=now)
+    )
     return _summary("opened", done, failed)
 
 
@@ -134,7 +138,7 @@ def enqueue_due_reminders(session: Session, run: JobRun) -> str:
     def remind(cycle: Cycle) -> None:
         counts[cycle.id] = enqueue_due_reminder(session, cycle, now)
 
-    _, failed = _each(session, cycles, "reminding", remind)
+    _, failed = run_per_cycle_in_savepoint(session, cycles, "reminding", remind)
     total = sum(counts.values())
     text = f"{total} reminder(s) enqueued"
     if failed:
@@ -146,7 +150,9 @@ def close_due_cycles(session: Session, run: JobRun) -> str:
     """Close and seal open cycles whose close date has come."""
     now = run.now
     cycles = _due_cycles(session, Cycle.state == CycleState.OPEN, Cycle.closes_at <= now)
-    done, failed = _each(session, cycles, "closing", lambda c: close_cycle(session, c, ACTOR, now))
+    done, failed = run_per_cycle_in_savepoint(
+        session, cycles, "closing", lambda c: close_cycle(session, c, ACTOR, now)
+    )
     return _summary("closed", done, failed)
 
 
@@ -164,7 +170,7 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
             select(Cycle).where(Cycle.state == CycleState.CLOSED, ~has_report).order_by(Cycle.id)
         ).all()
         inputs: dict[int, CycleInputs] = {}
-        _, failed = _each(
+        _, failed = run_per_cycle_in_savepoint(
             session, due, "reading", lambda c: inputs.__setitem__(c.id, load_inputs(session, c))
         )
         session.commit()
@@ -191,7 +197,9 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
             cycle.mark_reported(now)
             session.flush()
 
-        stored, not_stored = _each(session, cycles, "storing the report", store_one)
+        stored, not_stored = run_per_cycle_in_savepoint(
+            session, cycles, "storing the report", store_one
+        )
         session.commit()
         done += stored
         failed += not_stored
