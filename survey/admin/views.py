@@ -25,6 +25,7 @@ from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
 from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
+from survey.mail.reminders import remind_now
 from survey.models import Cycle, CycleState, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
@@ -423,6 +424,61 @@ def launch(cycle_id: int) -> ResponseReturnValue:
         total=sum(g.invited for g in groups),
         opens_now=found.opens_at <= utcnow(),
     )
+
+
+@bp.route("/cycles/<int:cycle_id>/remind", methods=["GET", "POST"])
+def remind(cycle_id: int) -> ResponseReturnValue:
+    """Remind everyone who has not answered, now (at most once a day)."""
+    found = _cycle(cycle_id)
+    if request.method == "POST":
+        remind_now(db.session, found, _actor())
+        # No count: with the response rates it would tell who is still to answer.
+        flash(
+            "A reminder is on its way to everyone who has not answered yet. "
+            "You can send another tomorrow.",
+            "success",
+        )
+        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+    if found.state != CycleState.OPEN:
+        flash("Reminders can be sent only while the review is open.", "error")
+        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+    return render_template("admin/remind.html", trust=found.trust, cycle=found)
+
+
+@bp.route("/cycles/<int:cycle_id>/copy", methods=["GET", "POST"])
+def copy_cycle(cycle_id: int) -> ResponseReturnValue:
+    """A new draft from this cycle (its set-up, optionally its people), with it as the
+    previous cycle."""
+    found = _cycle(cycle_id)
+    errors: dict[str, str] = {}
+    title = request.form.get("title", "").strip()
+    with_people = request.form.get("with_people") == "yes"
+    if request.method == "POST":
+        try:
+            with db.savepoint():
+                copied = cycle_service.copy_cycle(
+                    db.session, found, _actor(), title=title, with_people=with_people
+                )
+        except UserError as exc:
+            errors[exc.field or ("with_people" if with_people else "title")] = _sentence(str(exc))
+        else:
+            flash(
+                f"Draft cycle “{copied.title}” created from “{found.title}”. "
+                "Check its dates and set-up before you launch.",
+                "success",
+            )
+            return redirect(url_for("admin.cycle", cycle_id=copied.id), code=303)
+    page = render_template(
+        "admin/copy.html",
+        trust=found.trust,
+        cycle=found,
+        errors=errors,
+        title=title or f"{found.title} (copy)",
+        with_people=with_people or request.method == "GET",
+        invited=count_invitations(db.session, found),
+        next_year=utcnow().year + 1,
+    )
+    return page, 422 if errors else 200
 
 
 # -- recipients -----------------------------------------------------------------------------------

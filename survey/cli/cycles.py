@@ -1,4 +1,4 @@
-"""`mat-review cycle create|recipients|launch|status|extend|close|purge`."""
+"""`mat-review cycle create|copy|recipients|launch|status|extend|close|purge|remind`."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from survey import queries
 from survey.cli.common import CLI_ACTOR, user_errors
 from survey.db import db
 from survey.errors import UserError
+from survey.mail.reminders import remind_now
 from survey.services import cycles as cycle_service
 from survey.timeutil import parse_datetime
 
@@ -151,3 +152,36 @@ def cycle_purge_command(cycle_id: str) -> None:
     cycle = cycle_service.get_cycle(db.session, cycle_id)
     purged = cycle_service.purge_cycle(db.session, cycle, CLI_ACTOR)
     click.echo(f"cycle {cycle.id}: personal data removed from {purged} invitations")
+
+
+@cycle_group.command("copy")
+@click.argument("cycle_id")
+@click.option(
+    "--title", default=None, help="The new cycle's title (default: the old one's, copied)"
+)
+@click.option("--with-people", is_flag=True, help="Invite the same people again")
+@user_errors
+def cycle_copy_command(cycle_id: str, title: str | None, with_people: bool) -> None:
+    """A new draft from an earlier cycle, with that cycle as its previous one; prints its id."""
+    source = cycle_service.get_cycle(db.session, cycle_id)
+    cycle = cycle_service.copy_cycle(
+        db.session, source, CLI_ACTOR, title=title, with_people=with_people
+    )
+    count = queries.count_invitations(db.session, cycle)
+    people = f", {count} {'person' if count == 1 else 'people'} to invite" if with_people else ""
+    click.echo(
+        f"draft “{cycle.title}” opens {cycle.opens_at.isoformat()}{people}; cycle {cycle.id}"
+    )
+
+
+@cycle_group.command("remind")
+@click.argument("cycle_id")
+@user_errors
+def cycle_remind_command(cycle_id: str) -> None:
+    """Queue a reminder now to everyone who has not answered, declined or failed (once a day)."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    remind_now(db.session, cycle, CLI_ACTOR)
+    click.echo(
+        f"cycle {cycle.id}: a reminder is queued for everyone who has not answered, "
+        "declined or failed"
+    )

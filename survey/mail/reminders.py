@@ -16,13 +16,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey.errors import UserError
 from survey.mail.outbox import enqueue_reminders
-from survey.models import Cycle
-from survey.timeutil import as_utc, get_zone
+from survey.models import AuditEvent, Cycle, CycleState
+from survey.services.audit import record_event
+from survey.timeutil import as_utc, get_zone, utcnow
 
 REMINDER_LOCAL_TIME = time(8, 0)
+# The audit action of "remind everyone now"; its detail is the trust's local date it was used on.
+REMIND_NOW = "cycle.remind-now"
 # Nobody is reminded less than this long after their invitation went out.
 MIN_GAP_AFTER_INVITATION = timedelta(days=1)
 
@@ -73,3 +78,30 @@ def enqueue_due_reminder(session: Session, cycle: Cycle, now: datetime) -> int:
         slot.at,
         invited_before=slot.at - MIN_GAP_AFTER_INVITATION,
     )
+
+
+def remind_now(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> None:
+    """Queue a reminder now to everyone whose invitation has gone out and who has not answered,
+    declined or failed: at most once a (local) day per cycle. The reminder is the day's reminder:
+    it shares the scheduled one's sequence, so nobody gets two on the same day.
+
+    How many were reminded is not said, here or in the audit log: with the response rates, it
+    would tell who is still to answer."""
+    moment = as_utc(now or utcnow())
+    if cycle.state != CycleState.OPEN:
+        raise UserError("reminders can be sent only while the review is open")
+    today = moment.astimezone(get_zone(cycle.trust.timezone)).date().isoformat()
+    used = session.scalar(
+        select(AuditEvent.id).where(
+            AuditEvent.cycle_id == cycle.id,
+            AuditEvent.action == REMIND_NOW,
+            AuditEvent.detail == today,
+        )
+    )
+    if used is not None:
+        raise UserError(
+            "everyone who has not answered was already reminded today; "
+            "you can remind them again tomorrow"
+        )
+    enqueue_reminders(session, cycle, today, moment)
+    record_event(session, actor, REMIND_NOW, cycle=cycle, detail=today)

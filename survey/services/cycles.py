@@ -42,7 +42,7 @@ from survey.services.recipients import (
 )
 from survey.services.sealing import seal_cycle
 from survey.storage import request_scrub
-from survey.timeutil import DEFAULT_TIMEZONE, get_zone, utcnow
+from survey.timeutil import DEFAULT_TIMEZONE, as_utc, get_zone, utcnow
 
 GROUP_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{0,39}$")
 
@@ -472,3 +472,77 @@ def _scrub_audit_details(session: Session, cycle: Cycle, personal: set[str]) -> 
             detail = re.sub(re.escape(value), "[removed]", detail, flags=re.IGNORECASE)
         if detail != event.detail:
             event.detail = detail
+
+
+# -- copying a cycle ------------------------------------------------------------------------------
+
+
+def _a_year_on(moment: datetime, now: datetime) -> datetime:
+    """`moment` moved on by whole years until it is after `now` (29 February becomes the 28th)."""
+    years = 0
+    shifted = moment
+    while shifted <= now:
+        years += 1
+        try:
+            shifted = moment.replace(year=moment.year + years)
+        except ValueError:
+            shifted = moment.replace(year=moment.year + years, day=28)
+    return shifted
+
+
+def copy_cycle(
+    session: Session,
+    source: Cycle,
+    actor: str,
+    *,
+    title: str | None = None,
+    with_people: bool = False,
+    now: datetime | None = None,
+) -> Cycle:
+    """A new draft from an earlier cycle of the same trust: its framework, scope, groups,
+    thresholds, report recipients and reminder plan, dated a whole number of years later, with
+    `source` as its previous cycle (for movement). With `with_people`, the same people are
+    invited (name, email, group, school): nothing about who answered, declined or failed is
+    copied. A cycle whose people were purged has none to copy."""
+    moment = now or utcnow()
+    if with_people and source.purged_at is not None:
+        raise UserError(
+            "the people of that cycle were removed after its report; copy it without them "
+            "and add the people again"
+        )
+    opens_at = _a_year_on(as_utc(source.opens_at), moment)
+    closes_at = opens_at + (as_utc(source.closes_at) - as_utc(source.opens_at))
+    settings = CycleSettings(
+        title=(title or "").strip() or f"{source.title} (copy)",
+        opens_at=opens_at,
+        closes_at=closes_at,
+        framework_key=source.framework_key,
+        scope=source.scope,
+        groups=[GroupSpec(g.key, g.label, g.is_open) for g in source.groups],
+        min_group_size=source.min_group_size,
+        min_comment_group_size=source.min_comment_group_size,
+        report_to=source.report_recipient_list,
+        previous_cycle_id=source.id,
+        reminder_days=source.reminder_days,
+        remind_at_weekends=source.remind_at_weekends,
+    )
+    cycle = create_cycle(session, source.trust, settings, actor)
+    if with_people:
+        people = session.scalars(
+            select(Invitation)
+            .join(Invitation.group)
+            .where(Invitation.cycle_id == source.id, Invitation.email.is_not(None))
+            .order_by(Group.position, Invitation.email)
+        ).all()
+        rows = [
+            RecipientRow(0, str(p.email), p.name or "", p.group.key, p.school or "") for p in people
+        ]
+        add_invitations(session, cycle, rows, actor)
+    record_event(
+        session,
+        actor,
+        "cycle.copy",
+        cycle=cycle,
+        detail=f"from “{source.title}”" + (" with its people" if with_people else ""),
+    )
+    return cycle
