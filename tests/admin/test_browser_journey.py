@@ -284,6 +284,10 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
     assert live_cells(page, "Headteachers") == "Headteachers 3 3 of 3 (100%) 0 0"
     expect(page.get_by_text("until at least 3 of its members")).to_be_visible()
     check("live")
+    page.get_by_role("link", name="Remind everyone who has not answered, now").click()
+    check("remind")
+    page.get_by_role("button", name="Send the reminders").click()
+    expect(page.get_by_text("A reminder is on its way")).to_be_visible()
 
     # -- close early, compile, read and download ---------------------------------------------------
     page.get_by_role("link", name="Close early").click()
@@ -319,5 +323,9 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
         page.get_by_text("Names and email addresses removed from 5 invitations.")
     ).to_be_visible()
     check("cycle-purged")
+    page.get_by_role("link", name="Copy this cycle into a new draft").click()
+    check("copy")
+    page.get_by_role("button", name="Create the draft").click()
+    expect(page.get_by_text("Check its dates and set-up before you launch")).to_be_visible()
     context.close()
-    assert len(check.seen) == 21
+    assert len(check.seen) == 23
