@@ -201,6 +201,12 @@ class Cycle(Base):
     # Days before close on which reminders go out, comma-separated, e.g. "7,2".
     reminder_days: Mapped[str] = mapped_column(String(100), default=DEFAULT_REMINDER_DAYS)
     remind_at_weekends: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who the invitations and reminders come from (a person, such as the CEO): their name and
+    # role are shown as the sender, their address is the Reply-To; with a short personal note.
+    sender_name: Mapped[str | None] = mapped_column(String(200))
+    sender_role: Mapped[str | None] = mapped_column(String(200))
+    reply_to: Mapped[str | None] = mapped_column(String(320))
+    invitation_note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     launched_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]

@@ -12,6 +12,7 @@ exactly as for one that does not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import parseaddr
 from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -25,8 +26,9 @@ from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
 from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
+from survey.mail.messages import LINK_PLACEHOLDER, InvitationRenderer
 from survey.mail.reminders import remind_now
-from survey.models import Cycle, CycleState, Report, Trust
+from survey.models import Cycle, CycleState, Invitation, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
 from survey.services import accounts, admin_views
@@ -477,6 +479,60 @@ def copy_cycle(cycle_id: int) -> ResponseReturnValue:
         with_people=with_people or request.method == "GET",
         invited=count_invitations(db.session, found),
         next_year=utcnow().year + 1,
+    )
+    return page, 422 if errors else 200
+
+
+@bp.route("/cycles/<int:cycle_id>/sender", methods=["GET", "POST"])
+def sender(cycle_id: int) -> ResponseReturnValue:
+    """Who the invitations come from, where replies go, a personal note; with a preview."""
+    found = _cycle(cycle_id)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        typed = cycle_service.Sender(
+            name=request.form.get("sender_name", ""),
+            role=request.form.get("sender_role", ""),
+            reply_to=request.form.get("reply_to", ""),
+            note=request.form.get("invitation_note", ""),
+        )
+        try:
+            with db.savepoint():
+                cycle_service.set_sender(db.session, found, typed, _actor())
+        except UserError as exc:
+            errors[exc.field or "sender_name"] = _sentence(str(exc))
+        else:
+            flash("Saved: the invitations and reminders not yet sent will say this.", "success")
+            return redirect(url_for("admin.sender", cycle_id=found.id), code=303)
+    else:
+        typed = cycle_service.Sender(
+            name=found.sender_name or "",
+            role=found.sender_role or "",
+            reply_to=found.reply_to or "",
+            note=found.invitation_note or "",
+        )
+    sample_group = found.groups[0] if found.groups else None
+    preview, preview_text = None, ""
+    if sample_group is not None and not errors:
+        sample = Invitation(name="Sam Jones", group_id=sample_group.id, group=sample_group)
+        preview = InvitationRenderer(db.session, found).invitation(sample)
+        preview_text = preview.text.replace(LINK_PLACEHOLDER, "[their own personal link]")
+    # As a mail client shows the From header that survey.mail.messages.sender_header writes.
+    service_address = parseaddr(current_app.config["MAIL_FROM"])[1]
+    shown_from = (
+        f"{found.sender_name} ({found.trust.name}) <{service_address}>"
+        if found.sender_name
+        else current_app.config["MAIL_FROM"]
+    )
+    page = render_template(
+        "admin/sender.html",
+        trust=found.trust,
+        cycle=found,
+        form=typed,
+        errors=errors,
+        preview=preview,
+        preview_text=preview_text,
+        shown_from=shown_from,
+        note_max=cycle_service.INVITATION_NOTE_MAX,
     )
     return page, 422 if errors else 200
 

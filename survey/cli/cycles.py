@@ -185,3 +185,19 @@ def cycle_remind_command(cycle_id: str) -> None:
         f"cycle {cycle.id}: a reminder is queued for everyone who has not answered, "
         "declined or failed"
     )
+
+
+@cycle_group.command("sender")
+@click.argument("cycle_id")
+@click.option("--name", default="", help="Who the invitations come from, e.g. the CEO's name")
+@click.option("--role", default="", help="Their role, e.g. Chief Executive")
+@click.option("--reply-to", default="", help="Where replies go (their email address)")
+@click.option("--note", default="", help="A short personal note for the invitation")
+@user_errors
+def cycle_sender_command(cycle_id: str, name: str, role: str, reply_to: str, note: str) -> None:
+    """Name who the invitations and reminders come from (no options: no named sender)."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    sender = cycle_service.Sender(name=name, role=role, reply_to=reply_to, note=note)
+    cycle_service.set_sender(db.session, cycle, sender, CLI_ACTOR)
+    who = ", ".join(p for p in (cycle.sender_name, cycle.sender_role) if p) or "the trust"
+    click.echo(f"cycle {cycle.id}: invitations come from {who}")

@@ -52,6 +52,7 @@ from survey.mail.messages import (
     Attachment,
     build_email,
     fill_link,
+    sender_header,
 )
 from survey.mail.transport import (
     ConnectionFailure,
@@ -411,19 +412,25 @@ def _prepare(
         return reason
     text, html_body = row.body_text, row.body_html
     attachments: list[Attachment] = []
+    sender, reply_to = current_app.config["MAIL_FROM"], ""
     if row.kind in PERSONAL_KINDS:
         invitation = session.get(Invitation, row.invitation_id)
         assert invitation is not None
         text, html_body = fill_link(text, html_body, mint_link(session, invitation))
+        cycle = invitation.cycle
+        if cycle.sender_name:  # from the person the cycle names, replies to them
+            sender = sender_header(sender, f"{cycle.sender_name} ({cycle.trust.name})")
+            reply_to = cycle.reply_to or ""
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
     message = build_email(
-        sender=current_app.config["MAIL_FROM"],
+        sender=sender,
         recipient=str(row.recipient),
         subject=row.subject,
         text=text,
         html_body=html_body,
         message_id=row.message_id,
+        reply_to=reply_to,
         attachments=attachments,
     )
     recipient = str(row.recipient)

@@ -14,7 +14,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import Any
 
 from flask import current_app
@@ -75,6 +75,12 @@ class InvitationRenderer:
             "closes_on": f"{closes_local:%A} {closes_local.day} {closes_local:%B}",
             "min_group_size": cycle.min_group_size,
             "link": LINK_PLACEHOLDER,
+            # Who asks (SPEC 7): "Jane Smith, Chief Executive" and their note, if named.
+            "sender_name": cycle.sender_name or "",
+            "sender_role": cycle.sender_role or "",
+            "sender": ", ".join(p for p in (cycle.sender_name, cycle.sender_role) if p),
+            "reply_to": cycle.reply_to or "",
+            "note": cycle.invitation_note or "",
         }
 
     def _context(self, invitation: Invitation) -> dict[str, Any]:
@@ -119,6 +125,15 @@ def fill_link(text_body: str, html_body: str, link: str) -> tuple[str, str]:
 # -- building the message -----------------------------------------------------------------------
 
 
+def sender_header(service_sender: str, display_name: str = "") -> str:
+    """The From header: the service's own address (it is the one allowed to send), shown under
+    a person's name when the email comes from one (SPEC 7)."""
+    if not display_name:
+        return service_sender
+    address = parseaddr(service_sender)[1] or service_sender
+    return formataddr((one_line(display_name, 200), address))
+
+
 def build_email(
     *,
     sender: str,
@@ -127,6 +142,7 @@ def build_email(
     text: str,
     html_body: str,
     message_id: str,
+    reply_to: str = "",
     attachments: Sequence[Attachment] = (),
 ) -> EmailMessage:
     """A multipart/alternative (text + HTML) message, inside multipart/mixed if it has files."""
@@ -134,6 +150,8 @@ def build_email(
     message["Subject"] = one_line(subject)
     message["From"] = sender
     message["To"] = recipient
+    if reply_to:
+        message["Reply-To"] = one_line(reply_to, 320)
     message["Date"] = format_datetime(utcnow())
     message["Message-ID"] = message_id
     # Asks auto-responders (out-of-office replies) not to answer a machine.

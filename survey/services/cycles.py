@@ -546,3 +546,54 @@ def copy_cycle(
         detail=f"from “{source.title}”" + (" with its people" if with_people else ""),
     )
     return cycle
+
+
+# -- who the invitations come from ----------------------------------------------------------------
+
+INVITATION_NOTE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The person invitations and reminders come from, and their note (all optional)."""
+
+    name: str = ""
+    role: str = ""
+    reply_to: str = ""
+    note: str = ""
+
+
+def set_sender(session: Session, cycle: Cycle, sender: Sender, actor: str) -> Cycle:
+    """Name who the cycle's emails come from, where replies go, and a short personal note.
+    Emails already sent keep what they said; the rest use this."""
+    if cycle.state in (CycleState.CLOSED, CycleState.REPORTED):
+        raise UserError("the review has closed: its invitation emails can no longer change")
+    name, role, note = sender.name.strip(), sender.role.strip(), sender.note.strip()
+    check_length(name, Cycle.sender_name, "the sender's name", field="sender_name")
+    check_length(role, Cycle.sender_role, "the sender's role", field="sender_role")
+    if len(note) > INVITATION_NOTE_MAX:
+        raise UserError(
+            f"the note is {len(note):,} characters long: keep it to {INVITATION_NOTE_MAX:,}",
+            field="invitation_note",
+        )
+    reply_to = sender.reply_to.strip()
+    if reply_to:
+        try:
+            reply_to = normalise_email(reply_to)
+        except EmailNotValidError as exc:
+            raise UserError(
+                f"the reply-to address {reply_to!r} is not a valid email ({exc})", field="reply_to"
+            ) from exc
+    if (role or reply_to) and not name:
+        raise UserError("give the sender's name as well", field="sender_name")
+    cycle.sender_name, cycle.sender_role = name or None, role or None
+    cycle.reply_to, cycle.invitation_note = reply_to or None, note or None
+    session.flush()
+    record_event(
+        session,
+        actor,
+        "cycle.sender",
+        cycle=cycle,
+        detail=", ".join(p for p in (name, role, reply_to) if p) or "no named sender",
+    )
+    return cycle

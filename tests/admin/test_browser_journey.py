@@ -213,6 +213,17 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
     cycle_url = page.url
     cycle_id = int(cycle_url.rsplit("/", 1)[1])
 
+    # -- who the invitations come from: a named person, with a note, previewed -------------------
+    page.get_by_role("link", name="Say who the invitations come from").click()
+    page.get_by_label("Sender\u2019s name").fill("Alex Birch")
+    page.get_by_label("Their role").fill("Chief Executive")
+    page.get_by_label("Replies go to").fill("alex@birch.example")
+    page.get_by_label("A personal note (optional)").fill("Your view shapes next year's plan.")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Alex Birch, Chief Executive, is asking for your view")).to_be_visible()
+    check("sender")
+    page.goto(cycle_url)
+
     # -- recipients: a bad row is flagged, nothing saved; fixed, then confirmed --------------------
     page.get_by_role("link", name="Add people from a file").click()
     check("recipients")
@@ -253,6 +264,9 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
         assert text is not None
         found = LINK.search(text.get_content())
         assert found, "an invitation without a link"
+        assert "Alex Birch (Birch Academies Trust)" in str(received.message["From"])
+        assert str(received.message["Reply-To"]) == "alex@birch.example"
+        assert "Your view shapes next year's plan." in text.get_content()
         links[received.recipients[0]] = found.group(0)
     assert sorted(links) == sorted(
         ["exec@birch.example", "middle1@birch.example"]
@@ -328,4 +342,4 @@ def test_the_ceo_runs_a_whole_cycle_in_the_browser(
     page.get_by_role("button", name="Create the draft").click()
     expect(page.get_by_text("Check its dates and set-up before you launch")).to_be_visible()
     context.close()
-    assert len(check.seen) == 23
+    assert len(check.seen) == 24
