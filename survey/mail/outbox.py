@@ -37,6 +37,7 @@ from survey.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from survey.services.audit import record_event
 from survey.timeutil import utcnow
 from survey.urls import external_url
 
@@ -102,7 +103,8 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     return inserted
 
 
-def _has_message(kind: MessageKind) -> Any:
+def has_outbox_message(kind: MessageKind) -> Any:
+    """SQL: the invitation in the query already has an outbox row of `kind`."""
     return exists().where(OutboxMessage.invitation_id == Invitation.id, OutboxMessage.kind == kind)
 
 
@@ -116,11 +118,8 @@ def enqueue_invitations(session: Session, cycle: Cycle, *, now: datetime | None 
         select(Invitation)
         .where(
             Invitation.cycle_id == cycle.id,
-            Invitation.is_purged.is_(False),
-            Invitation.is_declined.is_(False),
-            Invitation.is_completed.is_(False),
-            Invitation.email.is_not(None),
-            ~_has_message(MessageKind.INVITATION),
+            Invitation.is_awaiting_email,
+            ~has_outbox_message(MessageKind.INVITATION),
         )
         .order_by(Invitation.id)
     ).all()
@@ -162,11 +161,8 @@ def enqueue_resend(
         .execution_options(populate_existing=True)
     ).one()
     cycle = locked.cycle
-    if cycle.state != CycleState.OPEN:
-        raise UserError(f"cannot resend: cycle {cycle.id} is {cycle.state.value}, not open")
-    if locked.is_purged or not locked.email:
-        raise UserError("cannot resend: this invitation's personal data has been removed")
-    if locked.is_completed or locked.is_declined:
+    locked.ensure_may_resend()
+    if not locked.is_awaiting_email:
         return None
     waiting = session.scalars(
         select(OutboxMessage).where(
@@ -227,12 +223,9 @@ def enqueue_reminders(
         select(Invitation)
         .where(
             Invitation.cycle_id == cycle.id,
-            Invitation.is_purged.is_(False),
-            Invitation.is_declined.is_(False),
-            Invitation.is_completed.is_(False),
+            Invitation.is_awaiting_email,
             Invitation.delivery_status == DeliveryStatus.SENT,
             Invitation.sent_at <= (invited_before or moment),
-            Invitation.email.is_not(None),
         )
         .order_by(Invitation.id)
     ).all()
@@ -281,11 +274,11 @@ def enqueue_report_emails(
 
 
 def resend_report_email(
-    session: Session, cycle: Cycle, message_id: int, *, now: datetime | None = None
+    session: Session, cycle: Cycle, message_id: int, actor: str, *, now: datetime | None = None
 ) -> OutboxMessage:
-    """Try a report email that has not been delivered again now: one still being retried is
-    made due at once; one the server refused for good (5xx) is taken up again, with its same
-    Message-ID (it never arrived). Raises `UserError` for one already delivered."""
+    """Try a report email that has not been delivered again now (audited): one still being
+    retried is made due at once; one the server refused for good (5xx) is taken up again, with
+    its same Message-ID (it never arrived). Raises `UserError` for one already delivered."""
     row = session.scalars(
         select(OutboxMessage)
         .where(
@@ -302,6 +295,7 @@ def resend_report_email(
         raise UserError(f"the report email to {row.recipient} has already been delivered")
     row.status = OutboxStatus.PENDING
     row.next_attempt_at = now or utcnow()
+    record_event(session, actor, "report.resend", cycle=cycle, detail=str(row.recipient))
     session.flush()
     return row
 

@@ -34,12 +34,7 @@ from survey.services.limits import (
     check_length,
     is_id,
 )
-from survey.services.recipients import (
-    RecipientErrors,
-    RecipientRow,
-    normalise_email,
-    read_recipients,
-)
+from survey.services.recipients import normalise_email
 from survey.services.sealing import seal_cycle
 from survey.storage import request_scrub
 from survey.timeutil import DEFAULT_TIMEZONE, get_zone, utcnow
@@ -172,16 +167,16 @@ def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> 
     if not settings.title.strip():
         raise UserError("a cycle needs a title")
     check_length(settings.title.strip(), Cycle.title, "the title")
-    if settings.closes_at <= settings.opens_at:
-        raise UserError("the close date must be after the open date")
-    if settings.min_group_size < 3:
-        raise UserError("the minimum group size cannot be lower than 3")
-    if settings.min_comment_group_size < 3:
-        raise UserError("the minimum group size for comments cannot be lower than 3")
+    dates = Cycle.check_dates(settings.opens_at, settings.closes_at)
+    if dates:
+        raise UserError(dates)
     for size, what in (
         (settings.min_group_size, "the minimum group size"),
         (settings.min_comment_group_size, "the minimum group size for comments"),
     ):
+        threshold = Cycle.check_threshold(size, what)
+        if threshold:
+            raise UserError(threshold)
         if size > MAX_THRESHOLD:
             raise UserError(f"{what} must be {MAX_THRESHOLD:,} or less")
     if not settings.groups:
@@ -281,82 +276,6 @@ def update_cycle(session: Session, cycle: Cycle, settings: CycleSettings, actor:
     return cycle
 
 
-# -- recipients ---------------------------------------------------------------------------------
-
-
-# The audit action naming one person invited after the cycle was launched.
-ADDED_AFTER_LAUNCH = "invitation.add-after-launch"
-
-
-def existing_emails(session: Session, cycle: Cycle) -> set[str]:
-    """The addresses invited to the cycle, as stored (`read_recipients` finds duplicates by
-    mailbox, so that Ann+x@School.org is a duplicate of ann@school.org)."""
-    return {
-        e
-        for e in session.scalars(
-            select(Invitation.email).where(
-                Invitation.cycle_id == cycle.id, Invitation.email.is_not(None)
-            )
-        )
-        if e
-    }
-
-
-def _ensure_accepts_invitations(cycle: Cycle) -> None:
-    if not cycle.accepts_invitations:
-        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
-
-
-def add_invitations(
-    session: Session, cycle: Cycle, rows: list[RecipientRow], actor: str
-) -> list[Invitation]:
-    """Create invitations for checked rows. While a cycle is open, new people are invited at once
-    (the dispatcher picks them up); in a draft they wait for the cycle to open."""
-    _ensure_accepts_invitations(cycle)
-    groups = {g.key: g for g in cycle.groups}
-    invitations = [
-        Invitation(
-            cycle_id=cycle.id,
-            group_id=groups[row.group].id,
-            email=row.email,
-            name=row.name or None,
-            school=row.school or None,
-        )
-        for row in rows
-    ]
-    session.add_all(invitations)
-    session.flush()
-    if cycle.state == CycleState.OPEN:
-        enqueue_invitations(session, cycle)
-    record_event(session, actor, "recipients.add", cycle=cycle, detail=f"{len(rows)} people")
-    if cycle.state in (CycleState.SCHEDULED, CycleState.OPEN):
-        # Each person added after launch is named, so that nobody can quietly add addresses
-        # they control to a group (the cycle page lists these too). Plain name and address:
-        # a purge replaces them with "[removed]".
-        labels = {g.key: g.label for g in cycle.groups}
-        for row in rows:
-            person = f"{row.name} <{row.email}>" if row.name else row.email
-            record_event(
-                session,
-                actor,
-                ADDED_AFTER_LAUNCH,
-                cycle=cycle,
-                detail=f"{person} to {labels[row.group]}",
-            )
-    return invitations
-
-
-def import_recipients(
-    session: Session, cycle: Cycle, data: bytes | str, actor: str
-) -> list[Invitation]:
-    """All or nothing: raises RecipientErrors listing every bad row if any row is bad."""
-    _ensure_accepts_invitations(cycle)
-    sheet = read_recipients(data, [g.key for g in cycle.groups], existing_emails(session, cycle))
-    if sheet.problems:
-        raise RecipientErrors(sheet.problems)
-    return add_invitations(session, cycle, sheet.rows, actor)
-
-
 # -- transitions --------------------------------------------------------------------------------
 
 
@@ -409,11 +328,7 @@ def close_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None
 
 def purge_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> int:
     """Remove names and emails once the report has been sent, keeping the counts."""
-    if cycle.state != CycleState.REPORTED:
-        raise UserError(
-            f"cannot purge cycle {cycle.id}: it is {cycle.state.value} "
-            "(purge after the report is sent)"
-        )
+    cycle.ensure_can_purge()
     personal = {
         value
         for row in session.execute(
