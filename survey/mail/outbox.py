@@ -188,7 +188,7 @@ def enqueue_resend(
             kind=MessageKind.INVITATION,
             cycle_id=cycle.id,
             invitation_id=locked.id,
-            recipient=locked.email,
+            recipient=str(locked.email),
             rendered=rendered,
             due_at=now or utcnow(),
         )
