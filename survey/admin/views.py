@@ -280,9 +280,6 @@ def _field_for(message: str) -> str:
         ("'all'", "groups"),
         ("previous cycle", "previous_cycle"),
         ("unknown framework", "framework"),
-        ("the close date", "closes"),
-        ("the minimum group size for comments", "min_comment_group_size"),
-        ("the minimum group size", "min_group_size"),
     ):
         if lowered.startswith(prefix):
             return name
