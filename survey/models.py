@@ -165,6 +165,17 @@ class CycleState(enum.StrEnum):
     REPORTED = "reported"
 
 
+# The states each change to a cycle may start from: the one statement of each rule, asked by the
+# transitions below and by the pages that offer them (`Cycle.can_close` and the like).
+TRANSITIONS_FROM: dict[str, tuple[CycleState, ...]] = {
+    "edit": (CycleState.DRAFT,),
+    "launch": (CycleState.DRAFT,),
+    "open": (CycleState.SCHEDULED,),
+    "extend": (CycleState.SCHEDULED, CycleState.OPEN),
+    "close": (CycleState.OPEN,),
+    "report on": (CycleState.CLOSED,),
+}
+
 DEFAULT_GROUPS: tuple[tuple[str, str], ...] = (
     ("executive", "Executive leaders and chair"),
     ("headteacher", "Headteachers"),
@@ -232,7 +243,7 @@ class Cycle(Base):
 
     @property
     def is_editable(self) -> bool:
-        return self.state == CycleState.DRAFT
+        return self.state in TRANSITIONS_FROM["edit"]
 
     @property
     def is_accepting_invitations(self) -> bool:
@@ -240,11 +251,11 @@ class Cycle(Base):
 
     @property
     def can_launch(self) -> bool:
-        return self.state == CycleState.DRAFT
+        return self.state in TRANSITIONS_FROM["launch"]
 
     @property
     def can_close(self) -> bool:
-        return self.state == CycleState.OPEN
+        return self.state in TRANSITIONS_FROM["close"]
 
     @property
     def can_purge(self) -> bool:
@@ -256,7 +267,8 @@ class Cycle(Base):
 
     # -- transitions -------------------------------------------------------------------------
 
-    def _require(self, *states: CycleState, action: str) -> None:
+    def _require(self, action: str) -> None:
+        states = TRANSITIONS_FROM[action]
         if self.state not in states:
             allowed = " or ".join(s.value for s in states)
             raise IllegalTransition(
@@ -264,7 +276,7 @@ class Cycle(Base):
             )
 
     def ensure_editable(self) -> None:
-        self._require(CycleState.DRAFT, action="edit")
+        self._require("edit")
 
     def ensure_accepts_invitations(self) -> None:
         if not self.is_accepting_invitations:
@@ -301,7 +313,7 @@ class Cycle(Base):
 
     def launch(self, *, invitation_count: int, now: datetime | None = None) -> None:
         """Lock the set-up and schedule the cycle; it opens when `opens_at` comes."""
-        self._require(CycleState.DRAFT, action="launch")
+        self._require("launch")
         now = now or utcnow()
         problems = []
         if invitation_count < 1:
@@ -321,7 +333,7 @@ class Cycle(Base):
         self.launched_at = now
 
     def open(self, now: datetime | None = None) -> None:
-        self._require(CycleState.SCHEDULED, action="open")
+        self._require("open")
         now = now or utcnow()
         if now < as_utc(self.opens_at):
             raise IllegalTransition(f"cannot open cycle {self.id} before its open date")
@@ -329,7 +341,7 @@ class Cycle(Base):
         self.opened_at = now
 
     def extend(self, closes_at: datetime, now: datetime | None = None) -> None:
-        self._require(CycleState.SCHEDULED, CycleState.OPEN, action="extend")
+        self._require("extend")
         now = now or utcnow()
         if as_utc(closes_at) <= now:
             raise UserError(f"cannot extend cycle {self.id}: the new close date has already passed")
@@ -343,12 +355,12 @@ class Cycle(Base):
         self.closes_at = closes_at
 
     def close(self, now: datetime | None = None) -> None:
-        self._require(CycleState.OPEN, action="close")
+        self._require("close")
         self.state = CycleState.CLOSED
         self.closed_at = now or utcnow()
 
     def mark_reported(self, now: datetime | None = None) -> None:
-        self._require(CycleState.CLOSED, action="report on")
+        self._require("report on")
         self.state = CycleState.REPORTED
         self.reported_at = now or utcnow()
 

@@ -12,6 +12,7 @@ Sending the rows is survey/mail/dispatch.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -86,6 +87,29 @@ def _row(
     }
 
 
+def _personal_rows(
+    cycle: Cycle,
+    invitations: Sequence[Invitation],
+    kind: MessageKind,
+    key: Callable[[Invitation], str],
+    render: Callable[[Invitation], RenderedEmail],
+    due_at: datetime,
+) -> list[dict[str, Any]]:
+    """One outbox row per invitation: an invitation or a reminder email, each with its key."""
+    return [
+        _row(
+            key=key(inv),
+            kind=kind,
+            cycle_id=cycle.id,
+            invitation_id=inv.id,
+            recipient=str(inv.email),
+            rendered=render(inv),
+            due_at=due_at,
+        )
+        for inv in invitations
+    ]
+
+
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert rows whose dedupe_key is new; returns how many were inserted."""
     if not rows:
@@ -129,18 +153,14 @@ def enqueue_invitations(session: Session, cycle: Cycle, *, now: datetime | None 
     # is due at that time, whatever the wall clock says.
     due_at = now or cycle.opened_at or utcnow()
     renderer = InvitationRenderer(session, cycle)
-    rows = [
-        _row(
-            key=invitation_key(cycle.id, inv.id, 1),
-            kind=MessageKind.INVITATION,
-            cycle_id=cycle.id,
-            invitation_id=inv.id,
-            recipient=str(inv.email),
-            rendered=renderer.invitation(inv),
-            due_at=due_at,
-        )
-        for inv in invitations
-    ]
+    rows = _personal_rows(
+        cycle,
+        invitations,
+        MessageKind.INVITATION,
+        lambda inv: invitation_key(cycle.id, inv.id, 1),
+        renderer.invitation,
+        due_at,
+    )
     return _insert_new(session, rows)
 
 
@@ -235,18 +255,14 @@ def enqueue_reminders(
     if not invitations:
         return 0
     renderer = InvitationRenderer(session, cycle)
-    rows = [
-        _row(
-            key=reminder_key(cycle.id, inv.id, sequence),
-            kind=MessageKind.REMINDER,
-            cycle_id=cycle.id,
-            invitation_id=inv.id,
-            recipient=str(inv.email),
-            rendered=renderer.reminder(inv),
-            due_at=moment,
-        )
-        for inv in invitations
-    ]
+    rows = _personal_rows(
+        cycle,
+        invitations,
+        MessageKind.REMINDER,
+        lambda inv: reminder_key(cycle.id, inv.id, sequence),
+        renderer.reminder,
+        moment,
+    )
     return _insert_new(session, rows)
 
 
