@@ -26,6 +26,9 @@ from survey.timeutil import utcnow
 
 # -- framework and scope --------------------------------------------------------------------------
 
+# The scopes that ask about the whole framework, as the pages name them.
+WHOLE_SCOPES = {"start": "Questions to start with", "all": "All questions"}
+
 
 def question_count_text(questions: int, elements: int) -> str:
     """e.g. "42 questions over 14 elements" (a trust's own framework may have just one)."""
@@ -51,7 +54,7 @@ class ScopeOption:
 def scope_options(framework: fw.Framework) -> list[ScopeOption]:
     """The two whole-framework scopes with the number of questions each implies."""
     options = []
-    for value, label in (("start", "Questions to start with"), ("all", "All questions")):
+    for value, label in WHOLE_SCOPES.items():
         scope = fw.parse_scope(value)
         options.append(
             ScopeOption(
@@ -69,9 +72,7 @@ def describe_scope(framework: fw.Framework, scope_text: str) -> str:
     scope = fw.parse_scope(scope_text)
     count = framework.question_count(scope)
     elements = len(framework.elements_in_scope(scope))
-    name = {"start": "Questions to start with", "all": "All questions"}.get(
-        scope.kind, f"Elements {', '.join(scope.codes)}"
-    )
+    name = WHOLE_SCOPES.get(scope.kind, f"Elements {', '.join(scope.codes)}")
     return f"{name}: {question_count_text(count, elements)}"
 
 

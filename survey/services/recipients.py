@@ -199,11 +199,11 @@ def check_recipient_row(
 
 
 def read_recipients(
-    data: bytes | str, group_keys: list[str], existing_emails: Iterable[str] = ()
+    data: bytes | str, group_keys: list[str], invited_emails: Iterable[str] = ()
 ) -> RecipientSheet:
     """Check the whole file and return every good row and every problem with its line number.
 
-    `existing_emails` are the addresses already invited to the cycle. Addresses are kept as
+    `invited_emails` are the addresses already invited to the cycle. Addresses are kept as
     typed; duplicates are found by `mailbox_key`, and a problem names both addresses."""
     text = decode(data)
     if not text.strip():
@@ -229,7 +229,7 @@ def read_recipients(
     if len(set(header)) != len(header):
         raise UserError(f"{at}: a column is named twice")
 
-    known = InvitedSoFar.of(existing_emails)
+    known = InvitedSoFar.of(invited_emails)
     rows: list[RecipientRow] = []
     problems: list[RowProblem] = []
     try:
