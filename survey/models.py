@@ -250,6 +250,15 @@ class Cycle(Base):
         return self.state in (CycleState.DRAFT, CycleState.SCHEDULED, CycleState.OPEN)
 
     @property
+    def is_under_way(self) -> bool:
+        """Launched and not yet closed: scheduled or open."""
+        return self.state in (CycleState.SCHEDULED, CycleState.OPEN)
+
+    @property
+    def can_extend(self) -> bool:
+        return self.state in TRANSITIONS_FROM["extend"]
+
+    @property
     def can_launch(self) -> bool:
         return self.state in TRANSITIONS_FROM["launch"]
 

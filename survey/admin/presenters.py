@@ -89,7 +89,7 @@ class LiveStatus:
 
 def next_reminder(cycle: Cycle, now: datetime | None = None) -> datetime | None:
     """When the next reminder goes out (by the scheduler's own rule), if any is still to come."""
-    if cycle.state not in (CycleState.SCHEDULED, CycleState.OPEN):
+    if not cycle.is_under_way:
         return None
     moment = now or utcnow()
     return next((slot.at for slot in reminder_slots(cycle) if slot.at > moment), None)

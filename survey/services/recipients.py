@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from survey.errors import NotFound, UserError
 from survey.mail.outbox import enqueue_invitations, enqueue_resend
-from survey.models import Cycle, CycleState, Invitation
+from survey.models import Cycle, Invitation
 from survey.queries import ADDED_AFTER_LAUNCH, list_invited_emails
 from survey.services.audit import record_event
 from survey.services.limits import length_problem
@@ -277,7 +277,7 @@ def add_invitations(
     session.flush()
     enqueue_invitations(session, cycle)  # none unless the cycle is open
     record_event(session, actor, "recipients.add", cycle=cycle, detail=f"{len(rows)} people")
-    if cycle.state in (CycleState.SCHEDULED, CycleState.OPEN):
+    if cycle.is_under_way:
         # Each person added after launch is named, so that nobody can quietly add addresses
         # they control to a group (the cycle page lists these too). Plain name and address:
         # a purge replaces them with "[removed]".
