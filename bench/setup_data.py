@@ -11,13 +11,12 @@ from sqlalchemy.orm import Session
 from survey.models import Cycle, Invitation
 from survey.services.cycles import (
     CycleSettings,
-    add_invitations,
     create_cycle,
     create_trust,
     open_cycle,
 )
 from survey.services.links import mint_link
-from survey.services.recipients import RecipientRow
+from survey.services.recipients import RecipientRow, add_invitations
 from survey.timeutil import utcnow
 
 GROUPS = ("executive", "headteacher", "middle-leader")

@@ -30,10 +30,11 @@ from survey.mail.messages import RenderedEmail
 from survey.mail.outbox import (
     enqueue_invitations,
     enqueue_report_emails,
+    has_outbox_message,
     report_page_url,
 )
 from survey.mail.reminders import enqueue_due_reminder
-from survey.models import Cycle, CycleState, Invitation, MessageKind, OutboxMessage, Report
+from survey.models import Cycle, CycleState, Invitation, MessageKind, Report
 from survey.reports.compile import CycleInputs
 from survey.reports.email import render_report_email
 from survey.reports.store import (
@@ -108,14 +109,8 @@ def open_due_cycles(session: Session, run: JobRun) -> str:
         Cycle.state == CycleState.OPEN,
         Cycle.id.in_(
             select(Invitation.cycle_id).where(
-                Invitation.is_purged.is_(False),
-                Invitation.is_declined.is_(False),
-                Invitation.is_completed.is_(False),
-                Invitation.email.is_not(None),
-                ~exists().where(
-                    OutboxMessage.invitation_id == Invitation.id,
-                    OutboxMessage.kind == MessageKind.INVITATION,
-                ),
+                Invitation.is_awaiting_email,
+                ~has_outbox_message(MessageKind.INVITATION),
             )
         ),
     )

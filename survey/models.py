@@ -16,6 +16,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    ColumnElement,
     Enum,
     ForeignKey,
     Index,
@@ -26,7 +27,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from survey.errors import IllegalTransition, UserError
@@ -162,12 +165,25 @@ class CycleState(enum.StrEnum):
     REPORTED = "reported"
 
 
+# The states each change to a cycle may start from: the one statement of each rule, asked by the
+# transitions below and by the pages that offer them (`Cycle.can_close` and the like).
+TRANSITIONS_FROM: dict[str, tuple[CycleState, ...]] = {
+    "edit": (CycleState.DRAFT,),
+    "launch": (CycleState.DRAFT,),
+    "open": (CycleState.SCHEDULED,),
+    "extend": (CycleState.SCHEDULED, CycleState.OPEN),
+    "close": (CycleState.OPEN,),
+    "report on": (CycleState.CLOSED,),
+}
+
 DEFAULT_GROUPS: tuple[tuple[str, str], ...] = (
     ("executive", "Executive leaders and chair"),
     ("headteacher", "Headteachers"),
     ("middle-leader", "Middle leaders"),
 )
 DEFAULT_REMINDER_DAYS = "7,2"
+# The smallest group whose answers may be shown (SPEC section 5); the database checks it too.
+MIN_THRESHOLD = 3
 
 
 class Cycle(Base):
@@ -233,18 +249,46 @@ class Cycle(Base):
 
     @property
     def is_editable(self) -> bool:
-        return self.state == CycleState.DRAFT
+        return self.state in TRANSITIONS_FROM["edit"]
 
     @property
-    def accepts_invitations(self) -> bool:
+    def is_accepting_invitations(self) -> bool:
         return self.state in (CycleState.DRAFT, CycleState.SCHEDULED, CycleState.OPEN)
+
+    @property
+    def is_open(self) -> bool:
+        """People can answer now (and be reminded)."""
+        return self.state == CycleState.OPEN
+
+    @property
+    def is_under_way(self) -> bool:
+        """Launched and not yet closed: scheduled or open."""
+        return self.state in (CycleState.SCHEDULED, CycleState.OPEN)
+
+    @property
+    def can_extend(self) -> bool:
+        return self.state in TRANSITIONS_FROM["extend"]
+
+    @property
+    def can_launch(self) -> bool:
+        return self.state in TRANSITIONS_FROM["launch"]
+
+    @property
+    def can_close(self) -> bool:
+        return self.state in TRANSITIONS_FROM["close"]
+
+    @property
+    def can_purge(self) -> bool:
+        """Personal data may be removed once the report has been sent, and only once."""
+        return self.state == CycleState.REPORTED and self.purged_at is None
 
     def group_by_key(self, key: str) -> Group | None:
         return next((g for g in self.groups if g.key == key), None)
 
     # -- transitions -------------------------------------------------------------------------
 
-    def _require(self, *states: CycleState, action: str) -> None:
+    def _require(self, action: str) -> None:
+        states = TRANSITIONS_FROM[action]
         if self.state not in states:
             allowed = " or ".join(s.value for s in states)
             raise IllegalTransition(
@@ -252,17 +296,51 @@ class Cycle(Base):
             )
 
     def ensure_editable(self) -> None:
-        self._require(CycleState.DRAFT, action="edit")
+        self._require("edit")
+
+    def ensure_accepts_invitations(self) -> None:
+        if not self.is_accepting_invitations:
+            raise UserError(f"cycle {self.id} is {self.state.value}: it takes no more invitations")
+
+    def ensure_open(self, what: str) -> None:
+        """`what` can be done only while the cycle is open, e.g. "invitations can be sent
+        again"."""
+        if not self.is_open:
+            raise UserError(f"{what} only while the cycle is open (it is {self.state.value})")
+
+    def ensure_can_purge(self) -> None:
+        if self.purged_at is not None:
+            raise UserError(f"cycle {self.id}'s personal data has already been removed")
+        if self.state != CycleState.REPORTED:
+            raise UserError(
+                f"cannot purge cycle {self.id}: it is {self.state.value} "
+                "(purge after the report is sent)"
+            )
+
+    @staticmethod
+    def check_dates(opens_at: datetime, closes_at: datetime) -> str | None:
+        """The one rule on a cycle's dates: it closes after it opens."""
+        if as_utc(closes_at) <= as_utc(opens_at):
+            return "the close date must be after the open date"
+        return None
+
+    @staticmethod
+    def check_threshold(size: int, what: str) -> str | None:
+        """The one rule on a group-size threshold (the database's CHECK repeats it)."""
+        if size < MIN_THRESHOLD:
+            return f"{what} must be {MIN_THRESHOLD} or more, to keep answers anonymous"
+        return None
 
     def launch(self, *, invitation_count: int, now: datetime | None = None) -> None:
         """Lock the set-up and schedule the cycle; it opens when `opens_at` comes."""
-        self._require(CycleState.DRAFT, action="launch")
+        self._require("launch")
         now = now or utcnow()
         problems = []
         if invitation_count < 1:
             problems.append("it has no invitations (add recipients first)")
-        if as_utc(self.closes_at) <= as_utc(self.opens_at):
-            problems.append("its close date is not after its open date")
+        dates = Cycle.check_dates(self.opens_at, self.closes_at)
+        if dates:
+            problems.append(dates)
         if as_utc(self.closes_at) <= now:
             problems.append("its close date has already passed")
         if not self.report_recipient_list:
@@ -275,7 +353,7 @@ class Cycle(Base):
         self.launched_at = now
 
     def open(self, now: datetime | None = None) -> None:
-        self._require(CycleState.SCHEDULED, action="open")
+        self._require("open")
         now = now or utcnow()
         if now < as_utc(self.opens_at):
             raise IllegalTransition(f"cannot open cycle {self.id} before its open date")
@@ -283,11 +361,11 @@ class Cycle(Base):
         self.opened_at = now
 
     def extend(self, closes_at: datetime, now: datetime | None = None) -> None:
-        self._require(CycleState.SCHEDULED, CycleState.OPEN, action="extend")
+        self._require("extend")
         now = now or utcnow()
         if as_utc(closes_at) <= now:
             raise UserError(f"cannot extend cycle {self.id}: the new close date has already passed")
-        if as_utc(closes_at) <= as_utc(self.opens_at):
+        if Cycle.check_dates(self.opens_at, closes_at):
             raise UserError(f"cannot extend cycle {self.id}: the new close date is before it opens")
         if as_utc(closes_at) <= as_utc(self.closes_at):
             raise UserError(
@@ -297,12 +375,12 @@ class Cycle(Base):
         self.closes_at = closes_at
 
     def close(self, now: datetime | None = None) -> None:
-        self._require(CycleState.OPEN, action="close")
+        self._require("close")
         self.state = CycleState.CLOSED
         self.closed_at = now or utcnow()
 
     def mark_reported(self, now: datetime | None = None) -> None:
-        self._require(CycleState.CLOSED, action="report on")
+        self._require("report on")
         self.state = CycleState.REPORTED
         self.reported_at = now or utcnow()
 
@@ -363,6 +441,41 @@ class Invitation(Base):
 
     group: Mapped[Group] = relationship()
     cycle: Mapped[Cycle] = relationship()
+
+    @property
+    def email_refusal(self) -> str | None:
+        """Why no invitation or reminder email may go to this person any more, if none may."""
+        if self.is_purged or self.email is None:
+            return "personal data removed"
+        if self.is_completed:
+            return "already completed"
+        if self.is_declined:
+            return "declined"
+        return None
+
+    @hybrid_property
+    def is_awaiting_email(self) -> bool:
+        """Still to be emailed: not answered, not declined, personal data not removed. In SQL
+        too (`select(Invitation).where(Invitation.is_awaiting_email)`)."""
+        return self.email_refusal is None
+
+    @is_awaiting_email.inplace.expression
+    @classmethod
+    def _is_awaiting_email_expression(cls) -> ColumnElement[bool]:
+        return and_(
+            cls.is_purged.is_(False),
+            cls.is_declined.is_(False),
+            cls.is_completed.is_(False),
+            cls.email.is_not(None),
+        )
+
+    def ensure_may_resend(self) -> None:
+        """An invitation email may be sent again while the cycle is open, to a person whose
+        address is still held (whether they have answered is not checked here: see
+        `survey.mail.outbox.enqueue_resend`)."""
+        self.cycle.ensure_open("invitations can be sent again")
+        if self.is_purged or not self.email:
+            raise UserError("this invitation's personal data has been removed")
 
 
 class InvitationLink(Base):

@@ -115,18 +115,18 @@ def _scrub_postgresql(engine: Engine, tables: list[str]) -> bool:
     some could not be removed yet, wait and run it again, up to `PG_RETRY_SECONDS`."""
     if not tables:
         return True
+    kept: list[int] = []
+
+    def notice(diagnostic: Any) -> None:
+        found = _KEPT.search(str(diagnostic.message_detail or ""))
+        if found:
+            kept.append(int(found.group(1)))
+
     raw = engine.raw_connection()
     try:
         connection = raw.driver_connection
         assert connection is not None
         connection.autocommit = True
-        kept: list[int] = []
-
-        def notice(diagnostic: Any) -> None:
-            found = _KEPT.search(str(diagnostic.message_detail or ""))
-            if found:
-                kept.append(int(found.group(1)))
-
         connection.add_notice_handler(notice)
         connection.execute(f"SET lock_timeout = '{PG_LOCK_TIMEOUT}'")
         deadline = time.monotonic() + PG_RETRY_SECONDS
@@ -147,7 +147,22 @@ def _scrub_postgresql(engine: Engine, tables: list[str]) -> bool:
                 time.sleep(0.5)
         return True
     finally:
-        raw.close()
+        _return_to_pool(raw, notice)
+
+
+def _return_to_pool(raw: Any, notice: Any) -> None:
+    """Give the connection back as the pool lent it: in a transaction-per-unit-of-work mode, with
+    no lock timeout and no notice handler. Left in autocommit, the next request to borrow it
+    would commit each statement on its own; if it cannot be reset, it is discarded instead."""
+    connection = raw.driver_connection
+    try:
+        connection.execute("RESET lock_timeout")
+        connection.remove_notice_handler(notice)
+        connection.autocommit = False
+    except Exception:  # a broken connection: never lend it again
+        log.debug("could not reset the scrub's connection; discarding it", exc_info=True)
+        raw.invalidate()
+    raw.close()
 
 
 _KEPT = re.compile(r"(\d+) dead row versions cannot be removed yet")

@@ -260,8 +260,7 @@ def make_cycle(session: Session, make_trust: Callable[..., Trust]) -> Callable[.
 @pytest.fixture
 def add_people(session: Session) -> Callable[..., list[Any]]:
     """add_people(cycle, {"headteacher": 3, ...}) -> invitations with predictable emails."""
-    from survey.services.cycles import add_invitations
-    from survey.services.recipients import RecipientRow
+    from survey.services.recipients import RecipientRow, add_invitations
 
     def add(cycle: Cycle, counts: dict[str, int], domain: str = "school.example") -> list[Any]:
         rows = []

@@ -180,7 +180,7 @@ def test_cycle_create_validates_settings(runner, cycle_id) -> None:
         "2030-01-20",
     ]
     cases = [
-        (["--min-group-size", "2"], "cannot be lower than 3"),
+        (["--min-group-size", "2"], "must be 3 or more"),
         (["--scope", "1A,9Z"], "9Z"),
         (["--group", "bad key:Label"], "group key"),
         (["--group", "all:Everyone"], "reserved"),

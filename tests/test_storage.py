@@ -113,3 +113,29 @@ def test_a_scrub_that_cannot_get_its_lock_gives_up_quietly(
             conn.exec_driver_sql("DROP TABLE IF EXISTS scrub_probe")
         admin.dispose()
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_the_scrubs_connection_goes_back_to_the_pool_as_it_came(database_url: str) -> None:
+    """VACUUM needs autocommit; the connection it borrowed must not keep it. Left in autocommit,
+    the next request to borrow it would commit each statement alone (found when a page that
+    used a savepoint right after a purge failed with "SAVEPOINT can only be used in
+    transaction blocks")."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS scrub_pool_probe")
+        conn.exec_driver_sql("CREATE TABLE scrub_pool_probe (id int primary key)")
+    try:
+        assert scrub(engine, ["scrub_pool_probe"]) is True
+        with engine.connect() as conn:  # the one pooled connection, the scrub's
+            assert conn.exec_driver_sql("SHOW lock_timeout").scalar_one() == "0"
+            conn.exec_driver_sql("INSERT INTO scrub_pool_probe VALUES (1)")
+            with conn.begin_nested():
+                conn.exec_driver_sql("INSERT INTO scrub_pool_probe VALUES (2)")
+            conn.rollback()  # undoes both: they were in one transaction
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM scrub_pool_probe").scalar_one() == 0
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS scrub_pool_probe")
+        engine.dispose()

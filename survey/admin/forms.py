@@ -193,10 +193,10 @@ class CycleForm:
         except ValueError:
             self.errors[name] = f"Enter {label} as a whole number, 3 or more"
             return None
-        if number < 3:
-            self.errors[name] = (
-                f"{label[0].upper()}{label[1:]} must be 3 or more, to keep answers anonymous"
-            )
+        # The domain's rule, asked here too so that every mistake is shown on the first try.
+        below = Cycle.check_threshold(number, label)
+        if below:
+            self.errors[name] = below[:1].upper() + below[1:]
             return None
         if number > MAX_THRESHOLD:
             self.errors[name] = f"{label[0].upper()}{label[1:]} must be {MAX_THRESHOLD:,} or less"
@@ -252,8 +252,9 @@ class CycleForm:
         groups = self._groups()
         opens_at = self._date("opens", self.opens, "open date", timezone)
         closes_at = self._date("closes", self.closes, "close date", timezone)
-        if opens_at and closes_at and closes_at <= opens_at:
-            self.errors["closes"] = "The close date must be after the open date"
+        dates = opens_at and closes_at and Cycle.check_dates(opens_at, closes_at)
+        if dates:
+            self.errors["closes"] = dates[:1].upper() + dates[1:]
         min_group = self._int("min_group_size", self.min_group_size, "the minimum group size")
         min_comment = self._int(
             "min_comment_group_size",

@@ -7,27 +7,24 @@ the cookie session (a file of 500 people would not fit) or on disk.
 
 from __future__ import annotations
 
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature
+
+from survey.signing import signing_serializer
 
 PENDING_SALT = "mat-review.admin.pending-recipients.v1"
 PENDING_MAX_AGE = 2 * 3600
 
 
-def _serializer() -> URLSafeTimedSerializer:
-    config = current_app.config
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
-    return URLSafeTimedSerializer(keys, salt=PENDING_SALT)
-
-
 def sign_pending(cycle_id: int, admin_id: int, text: str) -> str:
-    return _serializer().dumps({"cycle": cycle_id, "admin": admin_id, "text": text})
+    return signing_serializer(PENDING_SALT).dumps(
+        {"cycle": cycle_id, "admin": admin_id, "text": text}
+    )
 
 
 def load_pending(token: str, cycle_id: int, admin_id: int) -> str | None:
     """The previewed text, or None if the token is forged, stale or for another cycle."""
     try:
-        payload = _serializer().loads(token, max_age=PENDING_MAX_AGE)
+        payload = signing_serializer(PENDING_SALT).loads(token, max_age=PENDING_MAX_AGE)
     except BadSignature:
         return None
     if not isinstance(payload, dict):

@@ -20,25 +20,30 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound as PageNotFound
 
 import framework as fw
-from survey.admin import auth, bp  # noqa: F401 - importing auth registers sign-in and sign-out
+from survey import queries
+from survey.admin import auth, bp, presenters  # noqa: F401 - importing auth registers sign-in and sign-out
 from survey.admin.auth import current_admin
 from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
 from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
+from survey.mail import outbox
 from survey.mail.messages import LINK_PLACEHOLDER, InvitationRenderer
 from survey.mail.reminders import remind_now
 from survey.models import Cycle, CycleState, Invitation, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
-from survey.services import accounts, admin_views
+from survey.services import accounts
 from survey.services import cycles as cycle_service
+from survey.services import recipients as recipient_service
 from survey.services.audit import record_event
 from survey.services.frameworks import (
     add_trust_framework,
     get_cycle_framework,
     get_framework,
+    get_trust_framework,
     list_framework_versions,
+    read_framework_upload,
 )
 from survey.services.recipients import RecipientErrors
 from survey.services.recipients import decode as decode_recipients
@@ -149,7 +154,7 @@ def audit(slug: str) -> ResponseReturnValue:
     found = _trust(slug)
     # A page number beyond what any trust's log could fill is simply an empty page.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_AUDIT_PAGE)
-    events, has_more = admin_views.list_trust_audit(db.session, found, page)
+    events, has_more = queries.list_trust_audit(db.session, found, page)
     cycles = {c.id: c for c in found.cycles}
     return render_template(
         "admin/audit.html", trust=found, events=events, page=page, has_more=has_more, cycles=cycles
@@ -189,7 +194,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
             context["error"] = "Choose a framework file or paste its text."
         else:
             try:
-                checked = admin_views.read_framework_upload(data, source)
+                checked = read_framework_upload(data, source)
                 with db.savepoint():
                     loaded, created = add_trust_framework(
                         db.session, found, checked, source, _actor()
@@ -206,7 +211,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
                 if created:
                     flash(
                         f"“{loaded.title}” loaded for {found.name}: "
-                        f"{admin_views.question_count_text(questions, len(loaded.elements))}, "
+                        f"{presenters.question_count_text(questions, len(loaded.elements))}, "
                         f"version {loaded.version}. It is now offered in the new-cycle form.",
                         "success",
                     )
@@ -217,7 +222,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
                         "success",
                     )
                 return redirect(url_for("admin.frameworks", slug=found.slug), code=303)
-    context["frameworks"] = admin_views.list_trust_frameworks(db.session, found)
+    context["frameworks"] = presenters.list_trust_frameworks(db.session, found)
     status = 422 if context["error"] else 200
     return render_template("admin/frameworks.html", **context), status
 
@@ -226,7 +231,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
 def framework_preview(slug: str, key: str) -> ResponseReturnValue:
     """What a respondent would be asked, for `?scope=start|all|1A,2B` (like `framework show`)."""
     found = _trust(slug)
-    loaded = admin_views.get_trust_framework(db.session, found, key)
+    loaded = get_trust_framework(db.session, found, key)
     scope_text = request.args.get("scope", "start")
     context: dict[str, Any] = {
         "trust": found,
@@ -236,7 +241,7 @@ def framework_preview(slug: str, key: str) -> ResponseReturnValue:
         "error": None,
     }
     try:
-        context["preview"] = admin_views.preview_framework(loaded, scope_text)
+        context["preview"] = presenters.preview_framework(loaded, scope_text)
     except fw.FrameworkError as exc:
         context["error"] = _sentence(exc.reason)
     status = 422 if context["error"] else 200
@@ -251,7 +256,7 @@ class FrameworkChoice:
     key: str
     title: str
     framework: fw.Framework
-    scopes: list[admin_views.ScopeOption]
+    scopes: list[presenters.ScopeOption]
 
 
 def _framework_choices(trust: Trust) -> list[FrameworkChoice]:
@@ -259,7 +264,7 @@ def _framework_choices(trust: Trust) -> list[FrameworkChoice]:
     for row in list_framework_versions(db.session, trust):
         loaded = get_framework(db.session, row.key, row.version)
         choices.append(
-            FrameworkChoice(row.key, row.title, loaded, admin_views.scope_options(loaded))
+            FrameworkChoice(row.key, row.title, loaded, presenters.scope_options(loaded))
         )
     return choices
 
@@ -272,7 +277,7 @@ def _render_cycle_form(
     chosen = next((c for c in frameworks if c.key == form.framework), None)
     if chosen and form.scope_kind == "codes" and form.scope_codes and "scope" not in form.errors:
         try:
-            scope_summary = admin_views.describe_scope(chosen.framework, form.scope_codes)
+            scope_summary = presenters.describe_scope(chosen.framework, form.scope_codes)
         except fw.FrameworkError:
             scope_summary = None  # the error itself is reported when the form is saved
     return (
@@ -282,7 +287,7 @@ def _render_cycle_form(
             cycle=cycle,
             form=form,
             frameworks=frameworks,
-            previous_choices=admin_views.list_previous_cycle_choices(db.session, trust, cycle),
+            previous_choices=queries.list_previous_cycle_choices(db.session, trust, cycle),
             scope_summary=scope_summary,
         ),
         status,
@@ -347,12 +352,12 @@ def _render_cycle(
         trust=found.trust,
         cycle=found,
         framework=framework,
-        scope_summary=admin_views.describe_scope(framework, found.scope),
-        live=admin_views.live_status(db.session, found),
-        added_after_launch=admin_views.list_added_after_launch(db.session, found),
+        scope_summary=presenters.describe_scope(framework, found.scope),
+        live=presenters.live_status(db.session, found),
+        added_after_launch=queries.list_added_after_launch(db.session, found),
         has_report=_report(found) is not None,
-        report_emails=admin_views.list_report_emails(db.session, found),
-        clock_notice=admin_views.get_clock_notice(db.session, found),
+        report_emails=queries.list_report_emails(db.session, found),
+        clock_notice=presenters.get_clock_notice(db.session, found),
         CycleState=CycleState,
         errors=errors or {},
         closes=closes,
@@ -397,10 +402,10 @@ def close(cycle_id: int) -> ResponseReturnValue:
             "success",
         )
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    if found.state != CycleState.OPEN:
+    if not found.can_close:
         flash("Only an open cycle can be closed.", "error")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    live = admin_views.live_status(db.session, found)
+    live = presenters.live_status(db.session, found)
     return render_template("admin/close.html", trust=found.trust, cycle=found, live=live)
 
 
@@ -409,15 +414,15 @@ def launch(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
         cycle_service.launch_cycle(db.session, found, _actor())
-        if found.state == CycleState.OPEN:
+        if found.is_open:
             flash("Launched: the cycle is open and the invitations are being sent.", "success")
         else:
             flash("Launched: the invitations will be sent when the cycle opens.", "success")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    if found.state != CycleState.DRAFT:
+    if not found.can_launch:
         flash("This cycle has already been launched.", "error")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    groups = admin_views.launch_summary(db.session, found)
+    groups = queries.group_counts(db.session, found)
     return render_template(
         "admin/launch.html",
         trust=found.trust,
@@ -441,8 +446,8 @@ def remind(cycle_id: int) -> ResponseReturnValue:
             "success",
         )
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    if found.state != CycleState.OPEN:
-        flash("Reminders can be sent only while the review is open.", "error")
+    if not found.is_open:
+        flash("Reminders can be sent only while the cycle is open.", "error")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     return render_template("admin/remind.html", trust=found.trust, cycle=found)
 
@@ -556,7 +561,7 @@ def _preview_upload(cycle: Cycle, context: dict[str, Any]) -> None:
         if not text.strip():
             context["error"] = "Choose a CSV file or paste the rows, with the header line first."
             return
-        preview = admin_views.preview_recipients(db.session, cycle, text)
+        preview = presenters.preview_recipients(db.session, cycle, text)
     except UserError as exc:
         context["error"] = _sentence(str(exc))
         return
@@ -592,10 +597,10 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
         return redirect(url_for("admin.recipients", cycle_id=found.id), code=303)
     try:
         with db.savepoint():
-            invitations = cycle_service.import_recipients(db.session, found, text, _actor())
+            invitations = recipient_service.import_recipients(db.session, found, text, _actor())
     except RecipientErrors:
         # Something changed since the preview (someone else added people): check again.
-        preview = admin_views.preview_recipients(db.session, found, text)
+        preview = presenters.preview_recipients(db.session, found, text)
         return (
             render_template(
                 "admin/recipients.html",
@@ -628,7 +633,7 @@ def add_person(cycle_id: int) -> ResponseReturnValue:
         return _render_invitations(found, first_errors(form), form.data, 422)
     try:
         with db.savepoint():
-            invitation = admin_views.add_one_person(
+            invitation = recipient_service.add_one_person(
                 db.session,
                 found,
                 email=form.email.data,
@@ -640,7 +645,7 @@ def add_person(cycle_id: int) -> ResponseReturnValue:
     except UserError as exc:
         message = _sentence(str(exc))
         return _render_invitations(found, {_person_field(str(exc)): message}, form.data, 422)
-    when = "now" if found.state == CycleState.OPEN else "when the cycle opens"
+    when = "now" if found.is_open else "when the cycle opens"
     flash(f"{invitation.email} added; their invitation will be sent {when}.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
@@ -656,7 +661,7 @@ def _render_invitations(
         "admin/invitations.html",
         trust=found.trust,
         cycle=found,
-        invitations=admin_views.list_invitations(db.session, found),
+        invitations=presenters.list_invitations(db.session, found),
         CycleState=CycleState,
         errors=errors or {},
         person=person or {},
@@ -672,7 +677,7 @@ def invitations(cycle_id: int) -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/invitations/<int:invitation_id>/resend")
 def resend(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
-    invitation = admin_views.resend_invitation(db.session, found, invitation_id, _actor())
+    invitation = recipient_service.resend_invitation(db.session, found, invitation_id, _actor())
     # The same words whether or not the person has answered: the page must not tell.
     flash(
         f"A fresh invitation email will be sent to {invitation.email}, unless they have "
@@ -706,7 +711,7 @@ def report(cycle_id: int) -> ResponseReturnValue:
         report=compiled,
         body=body,
         files=files,
-        report_emails=admin_views.list_report_emails(db.session, found),
+        report_emails=queries.list_report_emails(db.session, found),
         CycleState=CycleState,
     )
 
@@ -714,7 +719,7 @@ def report(cycle_id: int) -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/report/emails/<int:message_id>/resend")
 def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
-    row = admin_views.resend_report_email(db.session, found, message_id, _actor())
+    row = outbox.resend_report_email(db.session, found, message_id, _actor())
     flash(f"The report email to {row.recipient} will be sent again within a minute.", "success")
     if request.form.get("back") == "report" and _report(found) is not None:
         return redirect(url_for("admin.report", cycle_id=found.id), code=303)
@@ -743,7 +748,7 @@ def purge(cycle_id: int) -> ResponseReturnValue:
         count = cycle_service.purge_cycle(db.session, found, _actor())
         flash(f"Names and email addresses removed from {count} invitations.", "success")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
-    if found.state != CycleState.REPORTED or found.purged_at is not None:
+    if not found.can_purge:
         flash("Personal data can be removed only once the report has been sent.", "error")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     invited = count_invitations(db.session, found)

@@ -15,6 +15,7 @@ from survey.db import db
 from survey.errors import UserError
 from survey.mail.reminders import remind_now
 from survey.services import cycles as cycle_service
+from survey.services.recipients import import_recipients
 from survey.timeutil import parse_datetime
 
 cycle_group = AppGroup("cycle", help="Review cycles.")
@@ -82,7 +83,7 @@ def cycle_recipients_command(cycle_id: str, file: Path) -> None:
         if not file.exists():
             raise UserError(f"{file}: no such file")
         data = file.read_bytes()
-    invitations = cycle_service.import_recipients(db.session, cycle, data, CLI_ACTOR)
+    invitations = import_recipients(db.session, cycle, data, CLI_ACTOR)
     counts: dict[str, int] = {}
     for invitation in invitations:
         counts[invitation.group.key] = counts.get(invitation.group.key, 0) + 1

@@ -31,6 +31,7 @@ from survey.reports.stored import get_report, write_stored_report
 from survey.services import cycles as svc
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope, sync_builtin_frameworks
 from survey.services.links import resolve_token
+from survey.services.recipients import import_recipients
 from survey.timeutil import utcnow
 
 SCHOOLS = [
@@ -223,7 +224,7 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
                 previous_cycle_id=previous_id,
             )
             cycle = svc.create_cycle(session, trust, settings, "demo")
-            svc.import_recipients(session, cycle, _people(rng), "demo")
+            import_recipients(session, cycle, _people(rng), "demo")
             svc.launch_cycle(session, cycle, "demo", now=opens_at - timedelta(days=2))
             session.commit()
             step(

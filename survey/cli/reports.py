@@ -10,11 +10,12 @@ from flask.cli import AppGroup
 from survey.cli.common import CLI_ACTOR, user_errors
 from survey.db import db
 from survey.errors import UserError
+from survey.mail import outbox
+from survey.queries import ReportEmail, list_report_emails
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
 from survey.reports.store import ensure_reportable
 from survey.reports.stored import get_report, write_stored_report
-from survey.services import admin_views
 from survey.services.cycles import get_cycle
 
 report_group = AppGroup("report", help="The follow-up report.")
@@ -48,7 +49,7 @@ def build_command(cycle_id: str, out_dir: Path) -> None:
     click.echo(str(html.resolve()))
 
 
-def _describe(email: admin_views.ReportEmail) -> str:
+def _describe(email: ReportEmail) -> str:
     if email.is_delivered:
         return f"{email.recipient}: delivered"
     state = "refused for good" if email.status == "failed" else "not yet delivered"
@@ -63,7 +64,7 @@ def _describe(email: admin_views.ReportEmail) -> str:
 def emails_command(cycle_id: str) -> None:
     """Say, for each report recipient, whether the report email has been delivered."""
     cycle = get_cycle(db.session, cycle_id)
-    emails = admin_views.list_report_emails(db.session, cycle)
+    emails = list_report_emails(db.session, cycle)
     if not emails:
         raise UserError(f"cycle {cycle.id} has no report emails yet (it has not been reported)")
     for email in emails:
@@ -79,7 +80,7 @@ def resend_command(cycle_id: str, recipient: str | None) -> None:
     cycle = get_cycle(db.session, cycle_id)
     waiting = [
         email
-        for email in admin_views.list_report_emails(db.session, cycle)
+        for email in list_report_emails(db.session, cycle)
         if not email.is_delivered
         and (recipient is None or email.recipient.lower() == recipient.strip().lower())
     ]
@@ -89,6 +90,6 @@ def resend_command(cycle_id: str, recipient: str | None) -> None:
             + (f" to {recipient}" if recipient else "")
         )
     for email in waiting:
-        admin_views.resend_report_email(db.session, cycle, email.id, CLI_ACTOR)
+        outbox.resend_report_email(db.session, cycle, email.id, CLI_ACTOR)
     for email in waiting:
         click.echo(f"{email.recipient}: will be sent again within a minute")

@@ -372,12 +372,8 @@ def _cancel_reason(session: Session, row: OutboxMessage) -> str | None:
         return "the cycle no longer exists"
     if cycle.state != CycleState.OPEN:
         return f"the cycle is {cycle.state.value}"
-    if invitation.is_purged:
-        return "personal data removed"
-    if invitation.is_completed:
-        return "already completed"
-    if invitation.is_declined:
-        return "declined"
+    if invitation.email_refusal is not None:
+        return invitation.email_refusal
     if row.kind == MessageKind.REMINDER and invitation.delivery_status == DeliveryStatus.FAILED:
         return "an earlier email to this address failed"
     return None

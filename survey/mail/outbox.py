@@ -12,6 +12,7 @@ Sending the rows is survey/mail/dispatch.py.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ from survey.models import (
     OutboxMessage,
     OutboxStatus,
 )
+from survey.services.audit import record_event
 from survey.timeutil import utcnow
 from survey.urls import external_url
 
@@ -85,6 +87,29 @@ def _row(
     }
 
 
+def _personal_rows(
+    cycle: Cycle,
+    invitations: Sequence[Invitation],
+    kind: MessageKind,
+    key: Callable[[Invitation], str],
+    render: Callable[[Invitation], RenderedEmail],
+    due_at: datetime,
+) -> list[dict[str, Any]]:
+    """One outbox row per invitation: an invitation or a reminder email, each with its key."""
+    return [
+        _row(
+            key=key(inv),
+            kind=kind,
+            cycle_id=cycle.id,
+            invitation_id=inv.id,
+            recipient=str(inv.email),
+            rendered=render(inv),
+            due_at=due_at,
+        )
+        for inv in invitations
+    ]
+
+
 def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert rows whose dedupe_key is new; returns how many were inserted."""
     if not rows:
@@ -102,7 +127,8 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     return inserted
 
 
-def _has_message(kind: MessageKind) -> Any:
+def has_outbox_message(kind: MessageKind) -> Any:
+    """SQL: the invitation in the query already has an outbox row of `kind`."""
     return exists().where(OutboxMessage.invitation_id == Invitation.id, OutboxMessage.kind == kind)
 
 
@@ -116,11 +142,8 @@ def enqueue_invitations(session: Session, cycle: Cycle, *, now: datetime | None 
         select(Invitation)
         .where(
             Invitation.cycle_id == cycle.id,
-            Invitation.is_purged.is_(False),
-            Invitation.is_declined.is_(False),
-            Invitation.is_completed.is_(False),
-            Invitation.email.is_not(None),
-            ~_has_message(MessageKind.INVITATION),
+            Invitation.is_awaiting_email,
+            ~has_outbox_message(MessageKind.INVITATION),
         )
         .order_by(Invitation.id)
     ).all()
@@ -130,18 +153,14 @@ def enqueue_invitations(session: Session, cycle: Cycle, *, now: datetime | None 
     # is due at that time, whatever the wall clock says.
     due_at = now or cycle.opened_at or utcnow()
     renderer = InvitationRenderer(session, cycle)
-    rows = [
-        _row(
-            key=invitation_key(cycle.id, inv.id, 1),
-            kind=MessageKind.INVITATION,
-            cycle_id=cycle.id,
-            invitation_id=inv.id,
-            recipient=str(inv.email),
-            rendered=renderer.invitation(inv),
-            due_at=due_at,
-        )
-        for inv in invitations
-    ]
+    rows = _personal_rows(
+        cycle,
+        invitations,
+        MessageKind.INVITATION,
+        lambda inv: invitation_key(cycle.id, inv.id, 1),
+        renderer.invitation,
+        due_at,
+    )
     return _insert_new(session, rows)
 
 
@@ -162,11 +181,8 @@ def enqueue_resend(
         .execution_options(populate_existing=True)
     ).one()
     cycle = locked.cycle
-    if cycle.state != CycleState.OPEN:
-        raise UserError(f"cannot resend: cycle {cycle.id} is {cycle.state.value}, not open")
-    if locked.is_purged or not locked.email:
-        raise UserError("cannot resend: this invitation's personal data has been removed")
-    if locked.is_completed or locked.is_declined:
+    locked.ensure_may_resend()
+    if not locked.is_awaiting_email:
         return None
     waiting = session.scalars(
         select(OutboxMessage).where(
@@ -192,7 +208,7 @@ def enqueue_resend(
             kind=MessageKind.INVITATION,
             cycle_id=cycle.id,
             invitation_id=locked.id,
-            recipient=locked.email,
+            recipient=str(locked.email),
             rendered=rendered,
             due_at=now or utcnow(),
         )
@@ -227,12 +243,9 @@ def enqueue_reminders(
         select(Invitation)
         .where(
             Invitation.cycle_id == cycle.id,
-            Invitation.is_purged.is_(False),
-            Invitation.is_declined.is_(False),
-            Invitation.is_completed.is_(False),
+            Invitation.is_awaiting_email,
             Invitation.delivery_status == DeliveryStatus.SENT,
             Invitation.sent_at <= (invited_before or moment),
-            Invitation.email.is_not(None),
         )
         .order_by(Invitation.id)
     ).all()
@@ -242,18 +255,14 @@ def enqueue_reminders(
     if not invitations:
         return 0
     renderer = InvitationRenderer(session, cycle)
-    rows = [
-        _row(
-            key=reminder_key(cycle.id, inv.id, sequence),
-            kind=MessageKind.REMINDER,
-            cycle_id=cycle.id,
-            invitation_id=inv.id,
-            recipient=str(inv.email),
-            rendered=renderer.reminder(inv),
-            due_at=moment,
-        )
-        for inv in invitations
-    ]
+    rows = _personal_rows(
+        cycle,
+        invitations,
+        MessageKind.REMINDER,
+        lambda inv: reminder_key(cycle.id, inv.id, sequence),
+        renderer.reminder,
+        moment,
+    )
     return _insert_new(session, rows)
 
 
@@ -281,11 +290,11 @@ def enqueue_report_emails(
 
 
 def resend_report_email(
-    session: Session, cycle: Cycle, message_id: int, *, now: datetime | None = None
+    session: Session, cycle: Cycle, message_id: int, actor: str, *, now: datetime | None = None
 ) -> OutboxMessage:
-    """Try a report email that has not been delivered again now: one still being retried is
-    made due at once; one the server refused for good (5xx) is taken up again, with its same
-    Message-ID (it never arrived). Raises `UserError` for one already delivered."""
+    """Try a report email that has not been delivered again now (audited): one still being
+    retried is made due at once; one the server refused for good (5xx) is taken up again, with
+    its same Message-ID (it never arrived). Raises `UserError` for one already delivered."""
     row = session.scalars(
         select(OutboxMessage)
         .where(
@@ -302,6 +311,7 @@ def resend_report_email(
         raise UserError(f"the report email to {row.recipient} has already been delivered")
     row.status = OutboxStatus.PENDING
     row.next_attempt_at = now or utcnow()
+    record_event(session, actor, "report.resend", cycle=cycle, detail=str(row.recipient))
     session.flush()
     return row
 

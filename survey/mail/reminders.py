@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.mail.outbox import enqueue_reminders
-from survey.models import AuditEvent, Cycle, CycleState
+from survey.models import AuditEvent, Cycle
 from survey.services.audit import record_event
 from survey.timeutil import as_utc, get_zone, utcnow
 
@@ -88,8 +88,7 @@ def remind_now(session: Session, cycle: Cycle, actor: str, now: datetime | None 
     How many were reminded is not said, here or in the audit log: with the response rates, it
     would tell who is still to answer."""
     moment = as_utc(now or utcnow())
-    if cycle.state != CycleState.OPEN:
-        raise UserError("reminders can be sent only while the review is open")
+    cycle.ensure_open("reminders can be sent")
     today = moment.astimezone(get_zone(cycle.trust.timezone)).date().isoformat()
     used = session.scalar(
         select(AuditEvent.id).where(

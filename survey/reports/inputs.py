@@ -8,9 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, CycleState, Rating, Response
-from survey.queries import cycle_status
+from survey.queries import group_counts
 from survey.reports import wording
-from survey.reports.model import CycleInfo, CycleInputs, GroupInfo, GroupRate
+from survey.reports.model import CycleInfo, CycleInputs, GroupInfo
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
 
@@ -67,17 +67,13 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
                 previous = load_inputs(session, prev, with_previous=False)
             else:
                 note = wording.previous_not_closed(prev.title)
-    rates = [
-        GroupRate(s.key, s.label, s.is_open, s.invited, s.completed, s.declined, s.failed)
-        for s in cycle_status(session, cycle)
-    ]
     return CycleInputs(
         info=_cycle_info(session, cycle),
         groups=[GroupInfo(g.id, g.key, g.label, g.is_open) for g in cycle.groups],
         responses=responses,
         ratings=ratings,
         comments=comments,
-        rates=rates,
+        rates=group_counts(session, cycle),
         previous=previous,
         previous_note=note,
     )

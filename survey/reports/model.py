@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Literal
 
 import framework as fw
+from survey.queries import GroupCounts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,23 +36,6 @@ class GroupInfo:
     key: str
     label: str
     is_open: bool
-
-
-@dataclass(frozen=True)
-class GroupRate:
-    """Invitation counts for the summary (the CEO sees these on the live page anyway)."""
-
-    key: str
-    label: str
-    is_open: bool
-    invited: int = 0
-    completed: int = 0
-    declined: int = 0
-    failed: int = 0
-
-    @property
-    def rate(self) -> float | None:
-        return self.completed / self.invited if self.invited else None
 
 
 @dataclass(frozen=True)
@@ -84,7 +68,7 @@ class CycleInputs:
     responses: dict[int, int]
     ratings: pd.DataFrame
     comments: pd.DataFrame
-    rates: list[GroupRate] = field(default_factory=list)
+    rates: list[GroupCounts] = field(default_factory=list)
     previous: CycleInputs | None = None
     previous_note: str = ""
 
@@ -211,7 +195,7 @@ class HeadingBlock:
 @dataclass
 class CycleReport:
     info: CycleInfo
-    rates: list[GroupRate]
+    rates: list[GroupCounts]
     columns: list[Column]
     elements: list[ElementReport]
     headings: list[HeadingBlock]

@@ -34,12 +34,7 @@ from survey.services.limits import (
     check_length,
     is_id,
 )
-from survey.services.recipients import (
-    RecipientErrors,
-    RecipientRow,
-    normalise_email,
-    read_recipients,
-)
+from survey.services.recipients import RecipientRow, add_invitations, normalise_email
 from survey.services.sealing import seal_cycle
 from survey.storage import request_scrub
 from survey.timeutil import DEFAULT_TIMEZONE, as_utc, get_zone, utcnow
@@ -178,15 +173,9 @@ def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> 
     if not settings.title.strip():
         raise UserError("a cycle needs a title", field="title")
     check_length(settings.title.strip(), Cycle.title, "the title", field="title")
-    if settings.closes_at <= settings.opens_at:
-        raise UserError("the close date must be after the open date", field="closes")
-    if settings.min_group_size < 3:
-        raise UserError("the minimum group size cannot be lower than 3", field="min_group_size")
-    if settings.min_comment_group_size < 3:
-        raise UserError(
-            "the minimum group size for comments cannot be lower than 3",
-            field="min_comment_group_size",
-        )
+    dates = Cycle.check_dates(settings.opens_at, settings.closes_at)
+    if dates:
+        raise UserError(dates, field="closes")
     for size, what, name in (
         (settings.min_group_size, "the minimum group size", "min_group_size"),
         (
@@ -195,6 +184,9 @@ def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> 
             "min_comment_group_size",
         ),
     ):
+        threshold = Cycle.check_threshold(size, what)
+        if threshold:
+            raise UserError(threshold, field=name)
         if size > MAX_THRESHOLD:
             raise UserError(f"{what} must be {MAX_THRESHOLD:,} or less", field=name)
     if not settings.groups:
@@ -299,82 +291,6 @@ def update_cycle(session: Session, cycle: Cycle, settings: CycleSettings, actor:
     return cycle
 
 
-# -- recipients ---------------------------------------------------------------------------------
-
-
-# The audit action naming one person invited after the cycle was launched.
-ADDED_AFTER_LAUNCH = "invitation.add-after-launch"
-
-
-def existing_emails(session: Session, cycle: Cycle) -> set[str]:
-    """The addresses invited to the cycle, as stored (`read_recipients` finds duplicates by
-    mailbox, so that Ann+x@School.org is a duplicate of ann@school.org)."""
-    return {
-        e
-        for e in session.scalars(
-            select(Invitation.email).where(
-                Invitation.cycle_id == cycle.id, Invitation.email.is_not(None)
-            )
-        )
-        if e
-    }
-
-
-def _ensure_accepts_invitations(cycle: Cycle) -> None:
-    if not cycle.accepts_invitations:
-        raise UserError(f"cycle {cycle.id} is {cycle.state.value}: it takes no more invitations")
-
-
-def add_invitations(
-    session: Session, cycle: Cycle, rows: list[RecipientRow], actor: str
-) -> list[Invitation]:
-    """Create invitations for checked rows. While a cycle is open, new people are invited at once
-    (the dispatcher picks them up); in a draft they wait for the cycle to open."""
-    _ensure_accepts_invitations(cycle)
-    groups = {g.key: g for g in cycle.groups}
-    invitations = [
-        Invitation(
-            cycle_id=cycle.id,
-            group_id=groups[row.group].id,
-            email=row.email,
-            name=row.name or None,
-            school=row.school or None,
-        )
-        for row in rows
-    ]
-    session.add_all(invitations)
-    session.flush()
-    if cycle.state == CycleState.OPEN:
-        enqueue_invitations(session, cycle)
-    record_event(session, actor, "recipients.add", cycle=cycle, detail=f"{len(rows)} people")
-    if cycle.state in (CycleState.SCHEDULED, CycleState.OPEN):
-        # Each person added after launch is named, so that nobody can quietly add addresses
-        # they control to a group (the cycle page lists these too). Plain name and address:
-        # a purge replaces them with "[removed]".
-        labels = {g.key: g.label for g in cycle.groups}
-        for row in rows:
-            person = f"{row.name} <{row.email}>" if row.name else row.email
-            record_event(
-                session,
-                actor,
-                ADDED_AFTER_LAUNCH,
-                cycle=cycle,
-                detail=f"{person} to {labels[row.group]}",
-            )
-    return invitations
-
-
-def import_recipients(
-    session: Session, cycle: Cycle, data: bytes | str, actor: str
-) -> list[Invitation]:
-    """All or nothing: raises RecipientErrors listing every bad row if any row is bad."""
-    _ensure_accepts_invitations(cycle)
-    sheet = read_recipients(data, [g.key for g in cycle.groups], existing_emails(session, cycle))
-    if sheet.problems:
-        raise RecipientErrors(sheet.problems)
-    return add_invitations(session, cycle, sheet.rows, actor)
-
-
 # -- transitions --------------------------------------------------------------------------------
 
 
@@ -427,11 +343,7 @@ def close_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None
 
 def purge_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None = None) -> int:
     """Remove names and emails once the report has been sent, keeping the counts."""
-    if cycle.state != CycleState.REPORTED:
-        raise UserError(
-            f"cannot purge cycle {cycle.id}: it is {cycle.state.value} "
-            "(purge after the report is sent)"
-        )
+    cycle.ensure_can_purge()
     personal = {
         value
         for row in session.execute(
@@ -566,8 +478,8 @@ class Sender:
 def set_sender(session: Session, cycle: Cycle, sender: Sender, actor: str) -> Cycle:
     """Name who the cycle's emails come from, where replies go, and a short personal note.
     Emails already sent keep what they said; the rest use this."""
-    if cycle.state in (CycleState.CLOSED, CycleState.REPORTED):
-        raise UserError("the review has closed: its invitation emails can no longer change")
+    if not cycle.is_accepting_invitations:
+        raise UserError("the cycle has closed: its invitation emails can no longer change")
     name, role, note = sender.name.strip(), sender.role.strip(), sender.note.strip()
     check_length(name, Cycle.sender_name, "the sender's name", field="sender_name")
     check_length(role, Cycle.sender_role, "the sender's role", field="sender_role")

@@ -1,5 +1,6 @@
 """Frameworks in the database: built-in files are registered by `init`, a trust's own by
-`framework add`; a cycle pins (key, version) and is always read back from the stored text."""
+`framework add` or the trust's frameworks page (whose upload is decoded here); a cycle pins
+(key, version) and is always read back from the stored text."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import framework as fw
-from survey.errors import UserError
+from survey.errors import NotFound, UserError
 from survey.models import Cycle, FrameworkVersion, Trust
 from survey.services.audit import record_event
 
@@ -169,3 +170,42 @@ def get_cycle_framework(session: Session, cycle: Cycle) -> fw.Framework:
 
 def get_cycle_scope(cycle: Cycle) -> fw.Scope:
     return fw.parse_scope(cycle.scope)
+
+
+# The built-in MAT Assurance file is about 53 KB; a trust's own file has no reason to be much
+# bigger, and the limit keeps a stray upload from being parsed at all.
+MAX_FRAMEWORK_BYTES = 512 * 1024
+
+
+def get_trust_framework(session: Session, trust: Trust, key: str) -> fw.Framework:
+    """The newest version of `key` that the trust can use; NotFound for any other key (another
+    trust's own framework included)."""
+    try:
+        row = get_current_version(session, key, trust)
+    except UserError:
+        raise NotFound(f"no framework {key!r}") from None
+    return get_framework(session, row.key, row.version)
+
+
+def read_framework_upload(data: bytes | str, source: str) -> str:
+    """The text of an uploaded file (bytes, kept exactly, so its version is the one `mat-review
+    framework add` gives the same file) or of pasted text (str). Raises `fw.FrameworkError`."""
+    size = len(data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data)
+    if size > MAX_FRAMEWORK_BYTES:
+        raise fw.FrameworkError(
+            f"too large ({size // 1024} KB; the limit is {MAX_FRAMEWORK_BYTES // 1024} KB)",
+            source=source,
+            path="file",
+        )
+    if isinstance(data, str):
+        # Browsers send a textarea's line breaks as CRLF whatever was pasted: store LF, as a
+        # file saved by an editor would have.
+        return data.replace("\r\n", "\n")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise fw.FrameworkError(
+            "file is not UTF-8 text (save it as UTF-8)", source=source, line=line, path="document"
+        ) from None
+    return text.removeprefix("\ufeff")

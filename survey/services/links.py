@@ -15,22 +15,16 @@ import secrets
 from dataclasses import dataclass
 
 from flask import current_app
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.models import Invitation, InvitationLink
+from survey.signing import signing_serializer
 from survey.urls import external_url
 
 LINK_SALT = "mat-review.invitation-link.v1"
 MAX_TOKEN_LENGTH = 200
-
-
-def _serializer() -> URLSafeTimedSerializer:
-    config = current_app.config
-    # itsdangerous signs with the last key and verifies with any of them.
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
-    return URLSafeTimedSerializer(keys, salt=LINK_SALT)
 
 
 def hash_nonce(nonce: str) -> str:
@@ -42,7 +36,7 @@ def mint_link(session: Session, invitation: Invitation) -> str:
     nonce = secrets.token_urlsafe(16)  # 128 bits
     session.add(InvitationLink(nonce_hash=hash_nonce(nonce), invitation_id=invitation.id))
     session.flush()
-    return external_url("respond.landing", token=_serializer().dumps(nonce))
+    return external_url("respond.landing", token=signing_serializer(LINK_SALT).dumps(nonce))
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ def resolve_token(session: Session, token: str) -> LinkCheck:
         return LinkCheck(None, "invalid")
     max_age = int(current_app.config["LINK_MAX_AGE_DAYS"]) * 86400
     try:
-        nonce = _serializer().loads(token, max_age=max_age)
+        nonce = signing_serializer(LINK_SALT).loads(token, max_age=max_age)
     except SignatureExpired:
         return LinkCheck(None, "expired")
     except BadSignature:

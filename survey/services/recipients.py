@@ -1,4 +1,7 @@
-"""Reading the people to invite from a CSV (header `email,name,group`, optional `school`).
+"""The people invited to a cycle: checking them (a CSV file, or one person from a form, by the
+same row rules), saving them, and sending one of them the invitation again.
+
+A file has the header `email,name,group`, optional `school`.
 
 All or nothing: every bad row is reported with its line number and nothing is saved if any is bad.
 Excel exports are read as they come: UTF-8 with or without a BOM, or Windows-1252 ("CSV" as
@@ -14,13 +17,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.orm import Session
 
-from survey.errors import UserError
-from survey.models import Invitation
+from survey.errors import NotFound, UserError
+from survey.mail.outbox import enqueue_invitations, enqueue_resend
+from survey.models import Cycle, Invitation
+from survey.queries import ADDED_AFTER_LAUNCH, list_invited_emails
+from survey.services.audit import record_event
 from survey.services.limits import length_problem
 
 REQUIRED_COLUMNS = ("email", "name", "group")
@@ -113,12 +120,90 @@ def _delimiter(text: str) -> tuple[str, int, str]:
     return (";" if first_line.count(";") > first_line.count(",") else ","), 0, text
 
 
+@dataclass
+class InvitedSoFar:
+    """The mailboxes already taken: by the cycle's invitations (`existing`, mailbox key ->
+    address) and by earlier rows of the same file (`seen`, mailbox key -> (line, address))."""
+
+    existing: dict[str, str]
+    seen: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, emails: Iterable[str]) -> InvitedSoFar:
+        return cls({mailbox_key(e): e for e in emails})
+
+    def problem(self, email: str, line: int) -> str | None:
+        """Why `email` cannot be invited (it, or its mailbox, is taken); else None, and it is
+        taken from now on by `line`."""
+        key = mailbox_key(email)
+        if key in self.seen:
+            seen_line, seen_email = self.seen[key]
+            if seen_email == email:
+                return f"{email} appears twice (also on line {seen_line})"
+            return f"{email} reaches the same mailbox as {seen_email} on line {seen_line}"
+        if key in self.existing:
+            if self.existing[key] == email:
+                return f"{email} is already invited to this cycle"
+            return (
+                f"{email} reaches the same mailbox as {self.existing[key]}, who is already "
+                "invited to this cycle"
+            )
+        self.seen[key] = (line, email)
+        return None
+
+
+def check_recipient_row(
+    cells: Sequence[str],
+    line: int,
+    group_keys: Sequence[str],
+    known: InvitedSoFar,
+    header: Sequence[str] = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS),
+) -> RecipientRow | RowProblem:
+    """Check one person, as a row of a file (`cells` under `header`) or from the one-person
+    form: the same rules either way. A good address is added to `known`."""
+    issues = []
+    if any("\x00" in cell for cell in cells):
+        issues.append("contains a NUL character (is this really a CSV file?)")
+        cells = [cell.replace("\x00", "") for cell in cells]
+    raw = {
+        name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(header) if name
+    }
+    if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
+        issues.append(f"more cells than the header has columns ({len(cells)})")
+    email = raw.get("email", "")
+    if not email:
+        issues.append("email is empty")
+    else:
+        try:
+            email = normalise_email(email)
+        except EmailNotValidError as exc:
+            issues.append(f"{email!r} is not a valid email address ({exc})")
+        else:
+            taken = known.problem(email, line)
+            if taken:
+                issues.append(taken)
+    for column, attribute in (("name", Invitation.name), ("school", Invitation.school)):
+        problem = length_problem(raw.get(column, ""), attribute, column)
+        if problem:
+            issues.append(problem)
+    group = raw.get("group", "").strip().lower()
+    if not group:
+        issues.append("group is empty")
+    elif group not in group_keys:
+        issues.append(
+            f"unknown group {raw.get('group')!r} (this cycle's groups: {', '.join(group_keys)})"
+        )
+    if issues:
+        return RowProblem(line, "; ".join(issues), raw)
+    return RecipientRow(line, email, raw.get("name", ""), group, raw.get("school", ""))
+
+
 def read_recipients(
-    data: bytes | str, group_keys: list[str], existing_emails: Iterable[str] = ()
+    data: bytes | str, group_keys: list[str], invited_emails: Iterable[str] = ()
 ) -> RecipientSheet:
     """Check the whole file and return every good row and every problem with its line number.
 
-    `existing_emails` are the addresses already invited to the cycle. Addresses are kept as
+    `invited_emails` are the addresses already invited to the cycle. Addresses are kept as
     typed; duplicates are found by `mailbox_key`, and a problem names both addresses."""
     text = decode(data)
     if not text.strip():
@@ -144,10 +229,7 @@ def read_recipients(
     if len(set(header)) != len(header):
         raise UserError(f"{at}: a column is named twice")
 
-    index = {name: header.index(name) for name in header if name}
-    known_groups = set(group_keys)
-    seen: dict[str, tuple[int, str]] = {}  # mailbox key -> (line, address) of its first row
-    existing = {mailbox_key(e): e for e in existing_emails}
+    known = InvitedSoFar.of(invited_emails)
     rows: list[RecipientRow] = []
     problems: list[RowProblem] = []
     try:
@@ -157,60 +239,11 @@ def read_recipients(
                 continue  # blank lines (common at the end of exports)
             if len(rows) + len(problems) >= MAX_ROWS:
                 raise UserError(f"the file has more than {MAX_ROWS} rows; split it")
-            issues = []
-            if any("\x00" in cell for cell in cells):
-                issues.append("contains a NUL character (is this really a CSV file?)")
-                cells = [cell.replace("\x00", "") for cell in cells]
-            raw = {name: (cells[i].strip() if i < len(cells) else "") for name, i in index.items()}
-            if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-                issues.append(f"more cells than the header has columns ({len(cells)})")
-            email = raw.get("email", "")
-            if not email:
-                issues.append("email is empty")
+            checked = check_recipient_row(cells, line, group_keys, known, header)
+            if isinstance(checked, RowProblem):
+                problems.append(checked)
             else:
-                try:
-                    email = normalise_email(email)
-                except EmailNotValidError as exc:
-                    issues.append(f"{email!r} is not a valid email address ({exc})")
-                else:
-                    key = mailbox_key(email)
-                    if key in seen:
-                        seen_line, seen_email = seen[key]
-                        if seen_email == email:
-                            issues.append(f"{email} appears twice (also on line {seen_line})")
-                        else:
-                            issues.append(
-                                f"{email} reaches the same mailbox as {seen_email} on line "
-                                f"{seen_line}"
-                            )
-                    elif key in existing:
-                        if existing[key] == email:
-                            issues.append(f"{email} is already invited to this cycle")
-                        else:
-                            issues.append(
-                                f"{email} reaches the same mailbox as {existing[key]}, who is "
-                                "already invited to this cycle"
-                            )
-                    else:
-                        seen[key] = (line, email)
-            for column, attribute in (("name", Invitation.name), ("school", Invitation.school)):
-                problem = length_problem(raw.get(column, ""), attribute, column)
-                if problem:
-                    issues.append(problem)
-            group = raw.get("group", "").strip().lower()
-            if not group:
-                issues.append("group is empty")
-            elif group not in known_groups:
-                issues.append(
-                    f"unknown group {raw.get('group')!r} (this cycle's groups: "
-                    f"{', '.join(group_keys)})"
-                )
-            if issues:
-                problems.append(RowProblem(line, "; ".join(issues), raw))
-            else:
-                rows.append(
-                    RecipientRow(line, email, raw.get("name", ""), group, raw.get("school", ""))
-                )
+                rows.append(checked)
     except csv.Error as exc:
         problems.append(
             RowProblem(reader.line_num + skipped, f"the row cannot be read as CSV ({exc})")
@@ -218,3 +251,105 @@ def read_recipients(
     if not rows and not problems:
         raise UserError("the file has a header but no people")
     return RecipientSheet(rows, problems)
+
+
+# -- saving and changing invitations --------------------------------------------------------------
+
+
+def add_invitations(
+    session: Session, cycle: Cycle, rows: list[RecipientRow], actor: str
+) -> list[Invitation]:
+    """Create invitations for checked rows. While a cycle is open, new people are invited at once
+    (the dispatcher picks them up); in a draft they wait for the cycle to open."""
+    cycle.ensure_accepts_invitations()
+    groups = {g.key: g for g in cycle.groups}
+    invitations = [
+        Invitation(
+            cycle_id=cycle.id,
+            group_id=groups[row.group].id,
+            email=row.email,
+            name=row.name or None,
+            school=row.school or None,
+        )
+        for row in rows
+    ]
+    session.add_all(invitations)
+    session.flush()
+    enqueue_invitations(session, cycle)  # none unless the cycle is open
+    record_event(session, actor, "recipients.add", cycle=cycle, detail=f"{len(rows)} people")
+    if cycle.is_under_way:
+        # Each person added after launch is named, so that nobody can quietly add addresses
+        # they control to a group (the cycle page lists these too). Plain name and address:
+        # a purge replaces them with "[removed]".
+        labels = {g.key: g.label for g in cycle.groups}
+        for row in rows:
+            person = f"{row.name} <{row.email}>" if row.name else row.email
+            record_event(
+                session,
+                actor,
+                ADDED_AFTER_LAUNCH,
+                cycle=cycle,
+                detail=f"{person} to {labels[row.group]}",
+            )
+    return invitations
+
+
+def check_recipients(session: Session, cycle: Cycle, data: bytes | str) -> RecipientSheet:
+    """Check a file against the cycle's groups and invitations, without saving anything."""
+    cycle.ensure_accepts_invitations()
+    return read_recipients(data, [g.key for g in cycle.groups], list_invited_emails(session, cycle))
+
+
+def import_recipients(
+    session: Session, cycle: Cycle, data: bytes | str, actor: str
+) -> list[Invitation]:
+    """All or nothing: raises RecipientErrors listing every bad row if any row is bad."""
+    sheet = check_recipients(session, cycle, data)
+    if sheet.problems:
+        raise RecipientErrors(sheet.problems)
+    return add_invitations(session, cycle, sheet.rows, actor)
+
+
+def add_one_person(
+    session: Session,
+    cycle: Cycle,
+    *,
+    email: str,
+    name: str,
+    group: str,
+    school: str,
+    actor: str,
+) -> Invitation:
+    """Invite one more person, checked by exactly the rules a file's row is checked by."""
+    cycle.ensure_accepts_invitations()
+    known = InvitedSoFar.of(list_invited_emails(session, cycle))
+    checked = check_recipient_row(
+        [email, name, group, school], 1, [g.key for g in cycle.groups], known
+    )
+    if isinstance(checked, RowProblem):
+        # "Not added:" first, so that the message never starts with the address (the page
+        # capitalises a message's first letter, which would change the address shown).
+        raise UserError(f"not added: {checked.message}")
+    (invitation,) = add_invitations(session, cycle, [checked], actor)
+    return invitation
+
+
+def get_cycle_invitation(session: Session, cycle: Cycle, invitation_id: int) -> Invitation:
+    invitation = session.get(Invitation, invitation_id)
+    if invitation is None or invitation.cycle_id != cycle.id:
+        raise NotFound(f"no invitation {invitation_id} in cycle {cycle.id}")
+    return invitation
+
+
+def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor: str) -> Invitation:
+    """Queue a fresh invitation email for one person (a new link; the old ones keep working).
+
+    Someone who has already answered or declined is quietly not emailed (enqueue_resend sees to
+    it), and the caller is told nothing different: whether a resend "worked" must not reveal
+    whether that person answered.
+    """
+    invitation = get_cycle_invitation(session, cycle, invitation_id)
+    enqueue_resend(session, invitation)
+    record_event(session, actor, "invitation.resend", cycle=cycle, detail=str(invitation.email))
+    session.flush()
+    return invitation

@@ -111,7 +111,7 @@ def test_remind_now_needs_an_open_cycle(
     draft = make_cycle(trust)
     refused = browser.post(f"/admin/cycles/{draft.id}/remind", {})
     assert refused.status_code == 303
-    assert "only while the review is open" in browser.get(refused.location).get_data(as_text=True)
+    assert "only while the cycle is open" in browser.get(refused.location).get_data(as_text=True)
     assert (
         session.scalars(select(AuditEvent).where(AuditEvent.action == "cycle.remind-now")).all()
         == []

@@ -30,9 +30,8 @@ from werkzeug.datastructures import MultiDict
 from survey.db import db
 from survey.errors import UserError
 from survey.models import AuditEvent, Cycle, Invitation
-from survey.services.cycles import import_recipients
 from survey.services.links import resolve_token
-from survey.services.recipients import RecipientErrors
+from survey.services.recipients import RecipientErrors, import_recipients
 from tests.ballot_box import opened_ballots
 
 from .helpers import CSRF_FIELD, mint_links, open_cycle_now

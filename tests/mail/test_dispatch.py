@@ -23,7 +23,7 @@ from survey.db import db
 from survey.errors import UserError
 from survey.mail.dispatch import dispatch
 from survey.mail.messages import LINK_PLACEHOLDER, new_message_id
-from survey.mail.outbox import enqueue_invitations, enqueue_resend, report_key
+from survey.mail.outbox import enqueue_invitations, enqueue_resend, report_key, resend_report_email
 from survey.models import (
     AuditEvent,
     Cycle,
@@ -35,7 +35,6 @@ from survey.models import (
     OutboxStatus,
 )
 from survey.queries import cycle_status_dict
-from survey.services.admin_views import resend_report_email
 from survey.services.cycles import launch_cycle
 from survey.services.links import resolve_token
 from survey.timeutil import utcnow
