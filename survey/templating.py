@@ -18,3 +18,10 @@ def template_folder() -> Path:
     since a directory outside a package is not installed."""
     installed = _PACKAGE / "templates"
     return installed if installed.is_dir() else _PACKAGE.parent / "templates"
+
+
+def counted(number: int, singular: str, plural: str | None = None) -> str:
+    """ "1 person", "3 people", "1,200 invitations": the number with the word that agrees (a
+    filter in the templates, `{{ n | counted('person', 'people') }}`)."""
+    word = singular if number == 1 else (plural or f"{singular}s")
+    return f"{number:,} {word}"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -24,6 +25,12 @@ class DateOutOfRange(UserError):
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (a callable default, never evaluated at import)."""
     return datetime.now(UTC)
+
+
+@functools.cache
+def time_zone_names() -> list[str]:
+    """The IANA time zone names this machine knows, for a list to choose from."""
+    return sorted(available_timezones())
 
 
 def get_zone(name: str) -> ZoneInfo:

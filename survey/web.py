@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from survey.db import db, describe_database_error
 from survey.errors import NotFound
 from survey.services.limits import MAX_ID
+from survey.templating import counted
 from survey.timeutil import format_local
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def init_app(app: Flask) -> None:
     app.request_class = Request
     app.url_map.converters["int"] = IdConverter
     app.jinja_env.filters["local_time"] = format_local
+    app.jinja_env.filters["counted"] = counted
 
     @app.get("/")
     def index() -> WerkzeugResponse:

@@ -47,7 +47,15 @@ from survey.services.frameworks import (
 )
 from survey.services.recipients import RecipientErrors
 from survey.services.recipients import decode as decode_recipients
-from survey.timeutil import EARLIEST_YEAR, LATEST_YEAR, DateOutOfRange, parse_datetime, utcnow
+from survey.templating import counted
+from survey.timeutil import (
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    DateOutOfRange,
+    parse_datetime,
+    time_zone_names,
+    utcnow,
+)
 
 # The files a compiled report offers for download, in the order the page lists them.
 DOWNLOADS: dict[str, str] = {
@@ -116,7 +124,9 @@ MAX_AUDIT_PAGE = 1_000_000
 @bp.get("/")
 def trusts() -> ResponseReturnValue:
     visible = accounts.list_visible_trusts(db.session, current_admin())
-    return render_template("admin/trusts.html", trusts=visible, errors={}, form={})
+    return render_template(
+        "admin/trusts.html", trusts=visible, errors={}, form={}, timezones=time_zone_names()
+    )
 
 
 @bp.post("/trusts")
@@ -138,7 +148,13 @@ def create_trust() -> ResponseReturnValue:
             return redirect(url_for("admin.trust", slug=trust.slug), code=303)
     visible = accounts.list_visible_trusts(db.session, current_admin())
     return (
-        render_template("admin/trusts.html", trusts=visible, errors=errors, form=form.data),
+        render_template(
+            "admin/trusts.html",
+            trusts=visible,
+            errors=errors,
+            form=form.data,
+            timezones=time_zone_names(),
+        ),
         422,
     )
 
@@ -612,7 +628,7 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
             ),
             422,
         )
-    flash(f"{len(invitations)} people added to the cycle.", "success")
+    flash(f"{counted(len(invitations), 'person', 'people')} added to the cycle.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 
@@ -746,7 +762,7 @@ def purge(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
         count = cycle_service.purge_cycle(db.session, found, _actor())
-        flash(f"Names and email addresses removed from {count} invitations.", "success")
+        flash(f"Names and email addresses removed from {counted(count, 'invitation')}.", "success")
         return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     if not found.can_purge:
         flash("Personal data can be removed only once the report has been sent.", "error")

@@ -16,6 +16,7 @@ from survey.errors import UserError
 from survey.mail.reminders import remind_now
 from survey.services import cycles as cycle_service
 from survey.services.recipients import import_recipients
+from survey.templating import counted
 from survey.timeutil import parse_datetime
 
 cycle_group = AppGroup("cycle", help="Review cycles.")
@@ -88,7 +89,7 @@ def cycle_recipients_command(cycle_id: str, file: Path) -> None:
     for invitation in invitations:
         counts[invitation.group.key] = counts.get(invitation.group.key, 0) + 1
     summary = ", ".join(f"{key} {n}" for key, n in counts.items())
-    click.echo(f"{len(invitations)} invitations added to cycle {cycle.id} ({summary})")
+    click.echo(f"{counted(len(invitations), 'invitation')} added to cycle {cycle.id} ({summary})")
 
 
 @cycle_group.command("launch")

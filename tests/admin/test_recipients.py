@@ -422,3 +422,21 @@ def test_excels_sep_line_names_the_delimiter(first_line: str, delimiter: str) ->
 def test_a_bad_header_after_a_sep_line_names_its_own_line() -> None:
     with pytest.raises(UserError, match=r"^line 2: .*missing: group"):
         read_recipients("sep=;\nemail;name\n", ["executive"])
+
+
+def test_one_row_is_counted_in_the_singular(
+    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust)
+    rows = "email,name,group\nhead9@oak.example,Nia,headteacher\n"
+    page = browser.post(f"/admin/cycles/{cycle.id}/recipients", {"rows": rows})
+    text = page.get_data(as_text=True)
+    assert "1 person will be added" in text and "Add this person" in text
+    assert "1 people" not in text and "these 1" not in text
+    confirmed = browser.post(
+        f"/admin/cycles/{cycle.id}/recipients/confirm",
+        {"pending": pending_token(text)},
+        page=f"/admin/cycles/{cycle.id}",
+    )
+    assert "1 person added to the cycle." in browser.get(confirmed.location).get_data(as_text=True)

@@ -69,6 +69,13 @@ def test_creating_a_trust_makes_the_admin_a_member(
 ) -> None:
     admin = make_admin()
     browser.sign_in(admin.email)
+    page = browser.get("/admin/").get_data(as_text=True)
+    # The time zone is chosen from a list, London first chosen; labels sit above their inputs.
+    assert '<select id="timezone" name="timezone"' in page
+    assert (
+        "<option selected>Europe/London</option>" in page
+        and "<option>Europe/Dublin</option>" in page
+    )
     response = browser.post("/admin/trusts", {"name": "Birch Trust", "timezone": "Europe/Dublin"})
     assert response.status_code == 303
     assert response.location == "/admin/trusts/birch-trust"
@@ -79,6 +86,8 @@ def test_creating_a_trust_makes_the_admin_a_member(
     bad = browser.post("/admin/trusts", {"name": "Ash Trust", "timezone": "Mars/Olympus"})
     assert bad.status_code == 422
     assert "Unknown time zone" in bad.get_data(as_text=True)
+    assert '<p class="error-message" id="timezone-error">' in bad.get_data(as_text=True)
+    assert "<option selected>Mars/Olympus</option>" not in bad.get_data(as_text=True)
     assert browser.post("/admin/trusts", {"name": " "}).status_code == 422
 
 
