@@ -256,6 +256,12 @@ class Cycle(Base):
         return self.state in (CycleState.DRAFT, CycleState.SCHEDULED, CycleState.OPEN)
 
     @property
+    def comment_threshold(self) -> int:
+        """How many of a group must answer before its comments are shown: never fewer than the
+        number that shows its figures."""
+        return max(self.min_group_size, self.min_comment_group_size)
+
+    @property
     def is_open(self) -> bool:
         """People can answer now (and be reminded)."""
         return self.state == CycleState.OPEN

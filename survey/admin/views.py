@@ -446,6 +446,7 @@ def launch(cycle_id: int) -> ResponseReturnValue:
         groups=groups,
         total=sum(g.invited for g in groups),
         opens_now=found.opens_at <= utcnow(),
+        comment_threshold=found.comment_threshold,
     )
 
 

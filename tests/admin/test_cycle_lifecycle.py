@@ -81,6 +81,13 @@ def test_launch_confirms_who_will_be_emailed_and_when(
         ("Middle leaders", "0"),
     ]
     assert "Not on its own: fewer than 3 people are invited" in page
+    # Comments need 5 answers (the default threshold): two groups can never reach it.
+    assert page.count("<strong>Never</strong>: fewer than 5 people are invited") == 2
+    assert "If at least 5 answer" in page
+    assert (
+        "<strong>Executive leaders and chair, Middle leaders</strong>: these groups have fewer "
+        "than 5 people invited, so their comments can never be shown" in page
+    )
     assert browser.post(url).status_code == 303
     session.refresh(cycle)
     assert cycle.state == CycleState.SCHEDULED
