@@ -213,6 +213,9 @@ def test_close_early_asks_first_then_closes_and_seals(
     assert event is not None and event.actor == admin.email
     page = browser.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True)
     assert "The report is being compiled" in page
+    # The date it actually closed, not the planned one, which is named as such.
+    assert "<dt>Closed</dt>" in page and "(early: it was due to close" in page
+    assert "<dt>Closes</dt>" not in page
 
 
 @pytest.fixture
