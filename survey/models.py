@@ -298,7 +298,7 @@ class Cycle(Base):
         if self.state not in states:
             allowed = " or ".join(s.value for s in states)
             raise IllegalTransition(
-                f"cannot {action} cycle {self.id}: it is {self.state.value} (must be {allowed})"
+                f"cannot {action} this cycle: it is {self.state.value} (must be {allowed})"
             )
 
     def ensure_editable(self) -> None:
@@ -306,7 +306,7 @@ class Cycle(Base):
 
     def ensure_accepts_invitations(self) -> None:
         if not self.is_accepting_invitations:
-            raise UserError(f"cycle {self.id} is {self.state.value}: it takes no more invitations")
+            raise UserError(f"this cycle is {self.state.value}: it takes no more invitations")
 
     def ensure_open(self, what: str) -> None:
         """`what` can be done only while the cycle is open, e.g. "invitations can be sent
@@ -316,11 +316,11 @@ class Cycle(Base):
 
     def ensure_can_purge(self) -> None:
         if self.purged_at is not None:
-            raise UserError(f"cycle {self.id}'s personal data has already been removed")
+            raise UserError("this cycle's personal data has already been removed")
         if self.state != CycleState.REPORTED:
             raise UserError(
-                f"cannot purge cycle {self.id}: it is {self.state.value} "
-                "(purge after the report is sent)"
+                f"cannot remove personal data yet: the cycle is {self.state.value} "
+                "(it can be removed once the report has been sent)"
             )
 
     @staticmethod
@@ -354,7 +354,7 @@ class Cycle(Base):
         if not self.groups:
             problems.append("it has no groups")
         if problems:
-            raise UserError(f"cannot launch cycle {self.id}: " + "; ".join(problems))
+            raise UserError("cannot launch: " + "; ".join(problems))
         self.state = CycleState.SCHEDULED
         self.launched_at = now
 
@@ -362,7 +362,7 @@ class Cycle(Base):
         self._require("open")
         now = now or utcnow()
         if now < as_utc(self.opens_at):
-            raise IllegalTransition(f"cannot open cycle {self.id} before its open date")
+            raise IllegalTransition("cannot open this cycle before its open date")
         self.state = CycleState.OPEN
         self.opened_at = now
 
@@ -370,14 +370,11 @@ class Cycle(Base):
         self._require("extend")
         now = now or utcnow()
         if as_utc(closes_at) <= now:
-            raise UserError(f"cannot extend cycle {self.id}: the new close date has already passed")
+            raise UserError("cannot extend: the new close date has already passed")
         if Cycle.check_dates(self.opens_at, closes_at):
-            raise UserError(f"cannot extend cycle {self.id}: the new close date is before it opens")
+            raise UserError("cannot extend: the new close date is before it opens")
         if as_utc(closes_at) <= as_utc(self.closes_at):
-            raise UserError(
-                f"cannot extend cycle {self.id}: "
-                "the new close date is not later than the current one"
-            )
+            raise UserError("cannot extend: the new close date is not later than the current one")
         self.closes_at = closes_at
 
     def close(self, now: datetime | None = None) -> None:

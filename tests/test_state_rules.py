@@ -92,7 +92,7 @@ def test_the_status_command_prints_each_group_and_the_totals_in_the_documented_o
 def test_personal_data_is_removed_only_after_the_report_and_only_once() -> None:
     cycle = Cycle(id=7, state=CycleState.CLOSED)
     assert not cycle.can_purge
-    with pytest.raises(UserError, match="purge after the report is sent"):
+    with pytest.raises(UserError, match="once the report has been sent"):
         cycle.ensure_can_purge()
     cycle.state = CycleState.REPORTED
     assert cycle.can_purge

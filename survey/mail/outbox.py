@@ -306,7 +306,7 @@ def resend_report_email(
         .execution_options(populate_existing=True)
     ).first()
     if row is None or not row.recipient:
-        raise UserError(f"cycle {cycle.id} has no such report email")
+        raise UserError("this cycle has no such report email")
     if row.status == OutboxStatus.SENT:
         raise UserError(f"the report email to {row.recipient} has already been delivered")
     row.status = OutboxStatus.PENDING

@@ -34,7 +34,7 @@ def ensure_reportable(cycle: Cycle) -> None:
     """Only a closed (sealed) cycle is reported on: an open one is still taking answers."""
     if cycle.state not in REPORTABLE_STATES:
         raise UserError(
-            f"cannot report on cycle {cycle.id}: it is {cycle.state.value} "
+            f"cannot report on this cycle yet: it is {cycle.state.value} "
             "(a report is compiled once the cycle has closed)"
         )
 

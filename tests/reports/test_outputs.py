@@ -177,7 +177,7 @@ def test_report_build_refuses_an_open_cycle_with_one_line(
     )
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
-        f"Error: cannot report on cycle {golden.cycle.id}: it is open "
+        "Error: cannot report on this cycle yet: it is open "
         "(a report is compiled once the cycle has closed)"
     ]
     assert not (tmp_path / "r").exists()
