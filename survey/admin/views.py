@@ -246,9 +246,10 @@ def _render_cycle_form(
     frameworks = _framework_choices(trust)
     scope_summary = None
     chosen = next((c for c in frameworks if c.key == form.framework), None)
-    if chosen and form.scope_kind == "codes" and form.scope_codes and "scope" not in form.errors:
+    codes = form.scope_codes.data
+    if chosen and form.scope.data == "codes" and codes and "scope" not in form.messages:
         try:
-            scope_summary = admin_views.describe_scope(chosen.framework, form.scope_codes)
+            scope_summary = admin_views.describe_scope(chosen.framework, codes)
         except fw.FrameworkError:
             scope_summary = None  # the error itself is reported when the form is saved
     return (
@@ -297,12 +298,12 @@ def _save_cycle_form(trust: Trust, cycle: Cycle | None) -> ResponseReturnValue:
                 message = "Changes saved."
         except UserError as exc:
             db.session.rollback()
-            form.errors[_field_for(str(exc))] = _sentence(str(exc))
+            form.messages[_field_for(str(exc))] = _sentence(str(exc))
         else:
             db.session.commit()
             flash(message, "success")
             return redirect(url_for("admin.cycle", cycle_id=cycle.id), code=303)
-    form.add_blank_rows(0 if any(r.is_blank for r in form.groups) else 1)
+    form.add_blank_rows(0 if form.has_blank_row() else 1)
     return _render_cycle_form(trust, form, cycle, 422)
 
 
