@@ -127,10 +127,11 @@ class WholeNumberField(IntegerField):
             raise ValueError(self.not_a_number) from None
 
 
-def _threshold(what: str) -> WholeNumberField:
+def _threshold(what: str, default: int) -> WholeNumberField:
     """A reporting threshold: a whole number from 3 (anonymity's floor) to MAX_THRESHOLD."""
     sentence = _sentence(what)
     return WholeNumberField(
+        default=default,
         not_a_number=f"Enter {what} as a whole number, 3 or more",
         validators=[
             NumberRange(min=3, message=f"{sentence} must be 3 or more, to keep answers anonymous"),
@@ -142,8 +143,12 @@ def _threshold(what: str) -> WholeNumberField:
 class GroupForm(Form):
     """One row of the groups table: a blank row (no name, no key) is left out."""
 
-    label = StringField(filters=[_strip], validators=[ColumnLength(Group.label, "A group's name")])
-    key = StringField(filters=[_lower], validators=[ColumnLength(Group.key, "A group key")])
+    label = StringField(
+        default="", filters=[_strip], validators=[ColumnLength(Group.label, "A group's name")]
+    )
+    key = StringField(
+        default="", filters=[_lower], validators=[ColumnLength(Group.key, "A group key")]
+    )
     is_open = BooleanField(name="open")
 
     @property
@@ -176,6 +181,7 @@ class CycleForm(Form):
     service reports when the settings are saved."""
 
     title = StringField(
+        default="",
         filters=[_strip],
         validators=[
             DataRequired("Enter a title for the cycle"),
@@ -187,15 +193,19 @@ class CycleForm(Form):
         default="start",
         validators=[AnyOf(("start", "all", "codes"), message="Choose which questions to ask")],
     )
-    scope_codes = StringField(filters=[_strip])
+    scope_codes = StringField(default="", filters=[_strip])
     group = FieldList(FormField(GroupForm), min_entries=1, max_entries=MAX_GROUPS)
-    opens = StringField(filters=[_strip], validators=[DataRequired("Enter the open date")])
-    closes = StringField(filters=[_strip], validators=[DataRequired("Enter the close date")])
-    reminder_days = StringField(filters=[_strip], default=DEFAULT_REMINDER_DAYS)
+    opens = StringField(
+        default="", filters=[_strip], validators=[DataRequired("Enter the open date")]
+    )
+    closes = StringField(
+        default="", filters=[_strip], validators=[DataRequired("Enter the close date")]
+    )
+    reminder_days = StringField(default=DEFAULT_REMINDER_DAYS, filters=[_strip])
     remind_at_weekends = BooleanField()
-    min_group_size = _threshold("the minimum group size")
-    min_comment_group_size = _threshold("the minimum group size for comments")
-    report_to = StringField(filters=[_strip])
+    min_group_size = _threshold("the minimum group size", 3)
+    min_comment_group_size = _threshold("the minimum group size for comments", 5)
+    report_to = StringField(default="", filters=[_strip])
     previous_cycle = WholeNumberField(
         not_a_number="Choose a previous cycle from the list",
         validators=[
