@@ -245,7 +245,7 @@ def _render_cycle_form(
 ) -> ResponseReturnValue:
     frameworks = _framework_choices(trust)
     scope_summary = None
-    chosen = next((c for c in frameworks if c.key == form.framework), None)
+    chosen = next((c for c in frameworks if c.key == form.framework.data), None)
     codes = form.scope_codes.data
     if chosen and form.scope.data == "codes" and codes and "scope" not in form.messages:
         try:

@@ -189,6 +189,10 @@ def test_a_scope_of_some_elements_and_a_previous_cycle_of_the_same_trust(
     refused = browser.post(url, cycle_form(previous_cycle=str(elsewhere.id)))
     assert refused.status_code == 422
     assert "is not a cycle of this trust" in refused.get_data(as_text=True)
+    # Shown again with a mistake, the form says what the chosen elements amount to.
+    untitled = browser.post(url, cycle_form(title="", scope="codes", scope_codes="2b 1a"))
+    assert untitled.status_code == 422
+    assert "<strong>Elements 1A, 2B: " in untitled.get_data(as_text=True)
     response = browser.post(
         url, cycle_form(scope="codes", scope_codes="2b 1a", previous_cycle=str(last_year.id))
     )
