@@ -31,6 +31,9 @@ PG_ADMIN_URL = os.environ.get(
 )
 BENCH_SECRET = "bench-secret-key-not-for-production-0123456789abcdef"
 BASE_URL = "http://bench.invalid"
+# The app is served as the README's production section serves it: with its gunicorn settings
+# (the app preloaded in the master, workers forked from it).
+APP_CONFIG = "python:survey.gunicorn_config"
 
 
 def free_port() -> int:
@@ -129,9 +132,11 @@ def gunicorn(
     chdir: Path | None = None,
     health_path: str = "/healthz",
     pid_file: Path | None = None,
+    config: str | None = None,
 ) -> Iterator[str]:
     """`gunicorn -w <workers>` (sync workers, the default) on a free loopback port; yields its
-    base URL and stops it (SIGTERM, then SIGKILL) afterwards. `pid_file` gets the master's pid."""
+    base URL and stops it (SIGTERM, then SIGKILL) afterwards. `pid_file` gets the master's pid;
+    `config` is a gunicorn config (`-c`), e.g. APP_CONFIG, the app's production settings."""
     port = free_port()
     args = [str(BIN / "gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}"]
     args += ["--backlog", "2048", "--log-level", "warning"]
@@ -139,6 +144,8 @@ def gunicorn(
         args += ["--chdir", str(chdir)]
     if pid_file is not None:
         args += ["--pid", str(pid_file)]
+    if config is not None:
+        args += ["--config", config]
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryFile() as log:
         process = subprocess.Popen(

@@ -127,7 +127,13 @@ def _print(name: str, result: dict[str, Any]) -> None:
         lines += [
             f"  one gunicorn worker after serving the respondent's path ({result['served']}): "
             f"RSS {fmt(result['worker_rss_mb'])} MB (target under "
-            f"{result['target']['rss_mb_below']:.0f} MB); target met: {result['met']}",
+            f"{result['target']['rss_mb_below']:.0f} MB), PSS {fmt(result['worker_pss_mb'])} MB, "
+            f"USS {fmt(result['worker_uss_mb'])} MB, anonymous {fmt(result['worker_anon_mb'])} MB"
+            f"; target met: {result['met']}",
+            f"  its master (the app preloaded, shared with the worker): PSS "
+            f"{fmt(result['master_pss_mb'])} MB, USS {fmt(result['master_uss_mb'])} MB",
+            "  largest mappings (RSS MB, PSS MB): "
+            + ", ".join(f"{name} {rss}/{pss}" for name, rss, pss in result["largest_mappings"]),
         ]
     else:
         lines += [

@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from common import (
+    APP_CONFIG,
     BASE_URL,
     BENCH_DIR,
     BIN,
@@ -195,7 +196,7 @@ def web_benchmarks(quick: bool, wanted: Collection[str] = ("submit", "form")) ->
         env = server_env(url, instance, BENCH_CODES=",".join(codes), BENCH_SCALE=",".join(scale))
 
         runs: dict[str, dict[str, dict[str, float]]] = {}
-        with gunicorn("survey:create_app()", env, workers=WORKERS) as host:
+        with gunicorn("survey:create_app()", env, workers=WORKERS, config=APP_CONFIG) as host:
             if "form" in wanted:
                 runs["form_unqueued"] = run_locust(
                     "FormUser", host, WORKERS, shape.unqueued_seconds, form_links, env

@@ -8,7 +8,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import BASE_URL, gunicorn, make_app, prepare_database, scratch_database, server_env
+from common import (
+    APP_CONFIG,
+    BASE_URL,
+    gunicorn,
+    make_app,
+    prepare_database,
+    scratch_database,
+    server_env,
+)
 from setup_data import create_cycle_with_people, write_links
 from web_bench import run_locust
 
@@ -25,11 +33,37 @@ def _worker_pids(master: int) -> list[int]:
     return found
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"no VmRSS for process {pid}")
+def memory_mb(pid: int) -> dict[str, float]:
+    """A process's memory from /proc/PID/smaps_rollup, in MB: `rss` counts every resident page
+    it maps (shared library and copy-on-write pages included, in full); `pss` divides each page
+    by the processes sharing it; `uss` is the pages this process alone holds (what ending it
+    would free); `anon` its private heap and stack."""
+    fields: dict[str, int] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        fields[name.rstrip(":")] = int(value)  # kB
+    uss = fields["Private_Clean"] + fields["Private_Dirty"]
+    return {
+        "rss": fields["Rss"] / 1024,
+        "pss": fields["Pss"] / 1024,
+        "uss": uss / 1024,
+        "anon": fields["Anonymous"] / 1024,
+    }
+
+
+def memory_by_mapping(pid: int, top: int = 12) -> list[tuple[str, float, float]]:
+    """The mappings that hold most of a process's resident memory: (name, RSS MB, PSS MB)."""
+    totals: dict[str, list[float]] = {}
+    name = ""
+    for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+        head = line.split()
+        if "-" in head[0] and not head[0].endswith(":"):
+            name = head[5] if len(head) > 5 else "[anonymous]"
+        elif head[0] in ("Rss:", "Pss:"):
+            slot = totals.setdefault(name, [0.0, 0.0])
+            slot[head[0] == "Pss:"] += int(head[1]) / 1024
+    ranked = sorted(totals.items(), key=lambda item: -item[1][0])[:top]
+    return [(name, round(rss, 1), round(pss, 1)) for name, (rss, pss) in ranked]
 
 
 def worker_benchmark(quick: bool) -> dict[str, Any]:
@@ -50,17 +84,27 @@ def worker_benchmark(quick: bool) -> dict[str, Any]:
             session.commit()
         env = server_env(url, instance, BENCH_CODES=",".join(codes), BENCH_SCALE=",".join(scale))
         pid_file = work / "gunicorn.pid"
-        with gunicorn("survey:create_app()", env, workers=1, pid_file=pid_file) as host:
+        with gunicorn(
+            "survey:create_app()", env, workers=1, pid_file=pid_file, config=APP_CONFIG
+        ) as host:
             stats = run_locust("SubmitUser", host, 1, seconds, links, env)
             [worker] = _worker_pids(int(pid_file.read_text()))
-            rss = _rss_mb(worker)
+            memory = memory_mb(worker)
+            mappings = memory_by_mapping(worker)
+            master = memory_mb(int(pid_file.read_text()))
         with app.app_context():
             db.engine.dispose()
     served = {name: int(figures["requests"]) for name, figures in stats.items()}
     return {
         "seconds": seconds,
         "served": served,
-        "worker_rss_mb": rss,
+        "worker_rss_mb": memory["rss"],
+        "worker_pss_mb": memory["pss"],
+        "worker_uss_mb": memory["uss"],
+        "worker_anon_mb": memory["anon"],
+        "master_pss_mb": master["pss"],
+        "master_uss_mb": master["uss"],
+        "largest_mappings": mappings,
         "target": {"rss_mb_below": TARGET_RSS_MB},
-        "met": {"rss": rss < TARGET_RSS_MB},
+        "met": {"rss": memory["rss"] < TARGET_RSS_MB},
     }

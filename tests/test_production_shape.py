@@ -118,6 +118,8 @@ def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
                 "2",
                 "-b",
                 f"127.0.0.1:{web_port}",
+                "-c",
+                "python:survey.gunicorn_config",
                 "survey:create_app()",
             ],
             env=env,

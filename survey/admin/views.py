@@ -290,10 +290,11 @@ def _render_cycle_form(
 ) -> ResponseReturnValue:
     frameworks = _framework_choices(trust)
     scope_summary = None
-    chosen = next((c for c in frameworks if c.key == form.framework), None)
-    if chosen and form.scope_kind == "codes" and form.scope_codes and "scope" not in form.errors:
+    chosen = next((c for c in frameworks if c.key == form.framework.data), None)
+    codes = form.scope_codes.data
+    if chosen and form.scope.data == "codes" and codes and "scope" not in form.messages:
         try:
-            scope_summary = presenters.describe_scope(chosen.framework, form.scope_codes)
+            scope_summary = presenters.describe_scope(chosen.framework, codes)
         except fw.FrameworkError:
             scope_summary = None  # the error itself is reported when the form is saved
     return (
@@ -328,11 +329,11 @@ def _save_cycle_form(trust: Trust, cycle: Cycle | None) -> ResponseReturnValue:
                     cycle_service.update_cycle(db.session, cycle, settings, _actor())
                     message = "Changes saved."
         except UserError as exc:
-            form.errors[exc.field or "title"] = _sentence(str(exc))
+            form.messages[exc.field or "title"] = _sentence(str(exc))
         else:
             flash(message, "success")
             return redirect(url_for("admin.cycle", cycle_id=cycle.id), code=303)
-    form.add_blank_rows(0 if any(r.is_blank for r in form.groups) else 1)
+    form.add_blank_rows(0 if form.has_blank_row() else 1)
     return _render_cycle_form(trust, form, cycle, 422)
 
 

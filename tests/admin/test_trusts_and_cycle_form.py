@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -201,6 +202,10 @@ def test_a_scope_of_some_elements_and_a_previous_cycle_of_the_same_trust(
     assert refused.status_code == 422
     assert "is not a cycle of this trust" in refused.get_data(as_text=True)
     assert '<p class="error-message" id="previous_cycle-error">' in refused.get_data(as_text=True)
+    # Shown again with a mistake, the form says what the chosen elements amount to.
+    untitled = browser.post(url, cycle_form(title="", scope="codes", scope_codes="2b 1a"))
+    assert untitled.status_code == 422
+    assert "<strong>Elements 1A, 2B: " in untitled.get_data(as_text=True)
     response = browser.post(
         url, cycle_form(scope="codes", scope_codes="2b 1a", previous_cycle=str(last_year.id))
     )
@@ -237,3 +242,58 @@ def test_a_draft_can_be_edited_but_not_once_launched(
     assert browser.post(url, cycle_form(title="Again")).status_code == 303
     session.refresh(cycle)
     assert cycle.title == "Renamed"
+
+
+def test_an_invalid_cycle_form_shows_every_error_at_once_each_beside_its_field(
+    signed_in: SignedIn, session: Session
+) -> None:
+    browser, _, trust = signed_in
+    response = browser.post(
+        f"/admin/trusts/{trust.slug}/cycles/new",
+        cycle_form(
+            title="",
+            scope="codes",
+            scope_codes="",
+            **{"group-1-label": "", "group-1-key": "headteacher", "group-2-key": "k" * 41},
+            opens="2030-02-30T09:00",
+            closes="",
+            reminder_days="7,400",
+            min_group_size="",
+            min_comment_group_size="2.5",
+            report_to="chair@",
+            previous_cycle="first",
+        ),
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    expected = {
+        "title": "Enter a title for the cycle",
+        "scope": "Enter the element codes to ask about",
+        "group-1-label": "Enter a name for the group",
+        "group-2-key": "A group key must be 40 characters or fewer",
+        "opens": "Enter the open date as a date and time",
+        "closes": "Enter the close date",
+        "reminder_days": "Reminder days must be between 0 and 365",
+        "min_group_size": "Enter the minimum group size as a whole number",
+        "min_comment_group_size": "Enter the minimum group size for comments as a whole number",
+        "report_to": "Report recipient &#39;chair@&#39; is not a valid email",
+        "previous_cycle": "Choose a previous cycle from the list",
+    }
+    summary = page.split('class="error-summary"', 1)[1].split("</ul>", 1)[0]
+    # The summary lists every problem, in the page's order, each linking to its field.
+    links = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', summary)
+    assert [name for name, _ in links] == list(expected)
+    for (name, message), wanted in zip(links, expected.values(), strict=True):
+        assert message.startswith(wanted), (name, message)
+        # ... and the same message stands beside the field, which points to it.
+        assert f'<p class="error-message" id="{name}-error">' in page, name
+        beside = page.split(f'id="{name}-error">', 1)[1].split("</p>", 1)[0]
+        assert wanted in beside, name
+        if name != "scope":  # the scope's message belongs to its fieldset of radio buttons
+            field = re.search(rf'<(?:input|textarea|select)[^>]* id="{name}"[^>]*>', page)
+            assert field is not None, name
+            assert f"{name}-error" in field.group(0) and 'aria-invalid="true"' in field.group(0)
+    # What was typed is kept, even where it is not valid.
+    assert 'value="2.5"' in page and 'value="2030-02-30T09:00"' in page
+    assert 'value="' + "k" * 41 + '"' in page and "chair@</textarea>" in page
+    assert session.scalars(select(Cycle)).all() == []

@@ -1,6 +1,7 @@
 """A gunicorn worker that has served the respondent's whole path (the personal link, the form,
 a submit, the thank-you page) has not imported the scheduler, the report compiler or the demo:
-the web factory composes only the web app (the command line adds the rest, see survey/cli)."""
+the web factory composes only the web app (the command line adds the rest, see survey/cli).
+The worker runs as in production, with survey.gunicorn_config (forked from a preloaded master)."""
 
 from __future__ import annotations
 
@@ -73,3 +74,7 @@ def test_a_worker_that_served_the_respondents_path_has_not_imported_pandas_or_th
         if name == banned or name.startswith(banned + ".")
     )
     assert loaded == [], loaded
+    # It was forked from a master that had loaded the app and frozen its objects (the shared,
+    # copy-on-write pages of survey.gunicorn_config), not an app of its own.
+    assert seen["app_loaded_before_fork"] is True
+    assert seen["frozen_objects"] > 10_000, seen["frozen_objects"]

@@ -83,6 +83,8 @@ def gunicorn(app: Flask, database_url: str, tmp_path: Path) -> Iterator[Server]:
                 "-",
                 "--timeout",
                 "120",
+                "--config",  # as in production: workers forked from a master that loaded the app
+                "python:survey.gunicorn_config",
                 "survey:create_app()",
             ],
             cwd=ROOT,
