@@ -236,7 +236,7 @@ def test_autosave_keeps_the_page_in_the_sealed_draft(
     assert draft is not None
     assert dict(draft.ratings) == {"1A": "green", "2B": "red"}
     assert dict(draft.rationales) == {"1A": "Typing…"}
-    assert "Typing".encode() not in bytes(query("SELECT sealed FROM drafts")[0][0])
+    assert b"Typing" not in bytes(query("SELECT sealed FROM drafts")[0][0])
     # Without the page's CSRF token nothing is saved.
     refused = client.post("/survey/autosave", data={**data, "csrf_token": "x", "rating-1A": "red"})
     assert refused.status_code == 400 and refused.get_json()["saved"] is False
