@@ -130,7 +130,8 @@ def test_answer_by_keyboard_save_resume_and_submit(
     assert page.url == live_server + "/survey"
     assert_no_axe_violations(page, "survey form")
 
-    # 1A: Tab to the rating group, Space picks the first radio, arrows move along the scale.
+    # 1A, on the landing page: Tab to the rating group, Space picks the first radio, arrows
+    # move along the scale.
     assert tab_until(page, lambda i: i.startswith("rating-1A-")) == "rating-1A-red"
     page.keyboard.press("Space")
     assert page.is_checked("#rating-1A-red")
@@ -141,32 +142,42 @@ def test_answer_by_keyboard_save_resume_and_submit(
     assert focused_id(page) == "rationale-1A"
     page.keyboard.type("Vision is shared\nbut not yet precise")
     assert page.locator("#rationale-1A-count").inner_text() == "1,964 characters left"
+    tab_until(page, lambda i: focused_text(page) == "Save and continue")
+    with page.expect_navigation(url=live_server + "/survey/page/2"):
+        page.keyboard.press("Enter")
+    assert query("SELECT count(*) FROM drafts")[0][0] == 1
     # 2B: Don't know (the last option: one step back from the first wraps round).
     assert tab_until(page, lambda i: i.startswith("rating-2B-")) == "rating-2B-red"
     page.keyboard.press("Space")
     page.keyboard.press("ArrowLeft")
     assert page.is_checked("#rating-2B-dont-know")
-    # Save and come back later.
-    tab_until(page, lambda i: focused_text(page) == "Save and come back later")
-    with page.expect_navigation():
+    tab_until(page, lambda i: focused_text(page) == "Save and go to review")
+    with page.expect_navigation(url=live_server + "/survey/review"):
         page.keyboard.press("Enter")
-    assert page.url == live_server + "/survey"
-    assert "Your answers are saved" in page.locator("main").inner_text()
-    assert query("SELECT count(*) FROM drafts")[0][0] == 1
+    assert "You have rated 2 of 2 elements." in page.locator("main").inner_text()
 
     # Later, another browser: the link restores the draft.
     later = new_context().new_page()
     later.goto(link)
     assert later.is_checked("#rating-1A-amber-green")
-    assert later.is_checked("#rating-2B-dont-know")
     assert later.input_value("#rationale-1A") == "Vision is shared\nbut not yet precise"
     assert "restored the answers you saved" in later.locator("main").inner_text()
+    tab_until(later, lambda i: focused_text(later).startswith("Check your answers"))
+    with later.expect_navigation(url=live_server + "/survey/review"):
+        later.keyboard.press("Enter")
+    assert "Don't know / not enough evidence" in later.locator("#review-2B dd").inner_text()
 
-    # Change 2B to Green by keyboard and submit.
+    # Change 2B to Green by keyboard from the review, and submit.
+    tab_until(later, lambda i: focused_text(later).startswith("Change your answer for 2B"))
+    with later.expect_navigation():
+        later.keyboard.press("Enter")
     tab_until(later, lambda i: i.startswith("rating-2B-"))
     assert focused_id(later) == "rating-2B-dont-know"
     later.keyboard.press("ArrowLeft")
     assert later.is_checked("#rating-2B-green")
+    tab_until(later, lambda i: focused_text(later) == "Save and go to review")
+    with later.expect_navigation(url=live_server + "/survey/review"):
+        later.keyboard.press("Enter")
     tab_until(later, lambda i: focused_text(later) == "Submit my answers")
     with later.expect_navigation(url=live_server + "/survey/done"):
         later.keyboard.press("Enter")
@@ -198,6 +209,10 @@ def test_the_form_is_accessible_with_errors_and_fits_small_screens(
     page = new_context().new_page()
     page.goto(live_server + oc.links[0])
     page.locator("#rating-1A-green").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save and continue").click()
+    page.goto(live_server + "/survey/review")
+    # Submitting with elements unrated: the whole form, 422, with the problems first.
     with page.expect_navigation():
         page.get_by_role("button", name="Submit my answers").click()
     assert page.locator("#error-summary").is_visible()
