@@ -11,6 +11,7 @@ finds no violations on the landing, form, error and thank-you pages. Screenshots
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -487,3 +488,29 @@ def test_every_page_review_and_decline_are_accessible_at_320_375_and_1280(
     print(f"\nfirst page {first:,} bytes (HTML {html_bytes:,}); whole form on one page {whole:,}")
     assert first <= 115_000
     assert first < whole / 2
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_leaving_a_page_saves_what_was_just_typed(
+    make_open_cycle: Callable[..., OpenCycle],
+    live_server: str,
+    new_context: Callable[..., BrowserContext],
+    draft_of: Callable[..., Any],
+) -> None:
+    """Typed, then the Back link at once (before the autosave's pause is over): the page's
+    answers are sent as it goes."""
+    oc = make_open_cycle(scope="1A,2B")
+    page = new_context(width=375).new_page()
+    page.goto(live_server + oc.links[0])
+    page.goto(live_server + "/survey/page/2")
+    page.locator("#rating-2B-amber-red").check()
+    page.locator("#rationale-2B").fill("Typed just before the bell")
+    assert page.locator("#autosave-status").inner_text() == ""  # not saved yet
+    with page.expect_navigation(url=live_server + "/survey"):
+        page.get_by_role("link", name="Back").click()
+    deadline = time.monotonic() + 10
+    while (draft := draft_of(oc.invitations[0])) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert draft is not None
+    assert dict(draft.ratings) == {"2B": "amber-red"}
+    assert dict(draft.rationales) == {"2B": "Typed just before the bell"}
