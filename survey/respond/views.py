@@ -701,11 +701,18 @@ def review() -> PageResult:
     if not isinstance(opened, tuple) or not isinstance(opened[0], Answerable):
         return opened
     found, draft = opened
-    answers = draft or Answers()
-    context = _page_context(found.page, found.framework, answers)
-    in_scope = found.framework.elements_in_scope(context["scope"])
+    return _render_review(found.page, found.framework, draft or Answers())
+
+
+def _render_review(
+    page: FormPage, framework: fw.Framework, answers: Answers, status: int = 200
+) -> tuple[str, int]:
+    """The review page; with problems (a submit from it with an element unrated), they are
+    listed first, each linking to its element on the page."""
+    context = _page_context(page, framework, answers)
+    in_scope = framework.elements_in_scope(context["scope"])
     missing = [e for e in in_scope if e.code not in answers.ratings]
-    return render_template("respond/review.html", missing=missing, **context), 200
+    return render_template("respond/review.html", missing=missing, **context), status
 
 
 @bp.get("/survey/decline")
@@ -764,6 +771,8 @@ def _submit(form_items: list[tuple[str, str]]) -> PageResult:
     if action == "submit":
         responses.require_complete(answers, framework, scope)
     if answers.problems:
+        if request.form.get("from") == "review":
+            return _render_review(page, framework, answers, 422)
         return _render_form(page, framework, answers, 422)
 
     if action == "save":

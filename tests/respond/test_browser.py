@@ -213,11 +213,22 @@ def test_the_form_is_accessible_with_errors_and_fits_small_screens(
     with page.expect_navigation():
         page.get_by_role("button", name="Save and continue").click()
     page.goto(live_server + "/survey/review")
-    # Submitting with elements unrated: the whole form, 422, with the problems first.
+    # Submitting from the review with elements unrated: the review again, 422, problems first.
     with page.expect_navigation():
         page.get_by_role("button", name="Submit my answers").click()
     assert page.locator("#error-summary").is_visible()
     assert focused_id(page) == "error-summary"  # survey.js moves focus to the problems
+    assert "Green" in page.locator("#review-1A dd").inner_text()
+    assert_no_axe_violations(page, "review with errors")
+    page.locator("#error-summary a").first.click()
+    assert page.evaluate("location.hash") == "#review-1B"
+    # The whole form posted at once (as a script, or without the review page): the whole form
+    # again, 422, every answer kept.
+    page.evaluate("document.querySelector('input[name=from]').remove()")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Submit my answers").click()
+    assert page.locator("#error-summary").is_visible()
+    assert focused_id(page) == "error-summary"
     assert page.is_checked("#rating-1A-green")
     assert_no_axe_violations(page, "form with errors")
     # Following a link in the summary lands on the element's first radio.

@@ -179,9 +179,17 @@ def test_the_review_lists_every_element_and_its_submit_posts_every_answer(
     assert fields["rating-1A"] == "amber-green" and fields["rationale-1A"] == text
     assert "rating-2B" not in fields
 
-    # Submitting with 2B unrated: the whole form again, 422, nothing stored.
+    assert fields["from"] == "review"
+    # Submitting with 2B unrated: the review again, 422, saying so first; nothing stored.
     incomplete = client.post("/survey", data={**fields, "action": "submit"})
     assert incomplete.status_code == 422
+    page = _page(incomplete)
+    summary = page[page.index('id="error-summary"') : page.index("</ul>")]
+    assert '<a href="#review-2B">2B Recruiting, developing and retaining talent: choose' in summary
+    beside = page[page.index('id="review-2B"') :]
+    assert beside.index('class="error-message"') < beside.index("</dd>")
+    assert "Line two & <three>" in page  # the posted answers are kept
+    assert "<title>Error: Check your answers" in page
     assert query("SELECT count(*) FROM ballots")[0][0] == 0
     # Rate 2B from the review, then submit what the review posts.
     back = _save_page(client, 2, token, {"rating-2B": "green"}, **{"return": "review"})
