@@ -21,6 +21,7 @@ from survey.services.ballots import SealedAnswers
 
 from .conftest import OpenCycle
 from .helpers import csrf_token, open_form
+from .test_form import _expired_csrf
 
 MAT = fw.load_builtin("mat-assurance")
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
@@ -377,3 +378,27 @@ def test_the_landing_page_and_the_invitation_say_how_long_it_takes(
         assert "Takes: about 35 minutes, or about 1 hour 5 minutes" in text
     for body in (invitation.html, reminder.html):
         assert "<strong>Takes:</strong> about 35 minutes" in body
+
+
+def test_a_page_posted_with_an_expired_token_comes_back_with_what_was_typed(
+    app: Flask,
+    make_open_cycle: Callable[..., OpenCycle],
+    client: FlaskClient,
+    draft_of: Callable[..., SealedAnswers | None],
+) -> None:
+    oc = make_open_cycle(scope="1A,2B")
+    open_form(client, oc.links[0])
+    expired = _expired_csrf(app, client)
+    response = _save_page(client, 2, expired, {"rating-2B": "red", "rationale-2B": "Typed late"})
+    assert response.status_code == 400
+    page = _page(response)
+    assert "have not been saved or submitted yet" in page
+    assert "Heading 2 of 2" in page and 'action="/survey/page/2"' in page
+    assert 'id="rating-2B-red" value="red" checked' in page
+    assert "Typed late</textarea>" in page
+    assert draft_of(oc.invitations[0]) is None
+    # The fresh token on that page works, and saves.
+    again = _save_page(client, 2, csrf_token(page), {"rating-2B": "red"})
+    assert (again.status_code, again.headers["Location"]) == (303, "/survey/review")
+    draft = draft_of(oc.invitations[0])
+    assert draft is not None and dict(draft.ratings) == {"2B": "red"}
