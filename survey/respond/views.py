@@ -831,7 +831,9 @@ def _csrf_failed(exc: CSRFError) -> PageResult:
     """An expired or missing CSRF token (a form left open for hours, a lost cookie): show the
     form again with everything typed, and ask for the button to be pressed again."""
     if request.endpoint == "respond.autosave":
-        return _json(400, False, "Not saved: reload the page, then carry on.")
+        # Pressing the button posts the page, whose CSRF error shows it again with a fresh token
+        # and everything typed; reloading would lose what was typed.
+        return _json(400, False, "Not saved yet: press “Save and continue” to save your answers.")
     if request.endpoint == "respond.decline":
         notice = (
             "Your page had been open too long to be sure the request came from you. "
