@@ -16,6 +16,7 @@ from .model import (
     Scale,
     ScaleLevel,
     Scope,
+    TimeEstimate,
     parse_scope,
 )
 
@@ -29,6 +30,7 @@ __all__ = [
     "Scale",
     "ScaleLevel",
     "Scope",
+    "TimeEstimate",
     "builtin_keys",
     "builtin_path",
     "load_builtin",

@@ -35,6 +35,13 @@ MAX_TITLE_LENGTH = 200
 MAX_CODE_LENGTH = 16
 MAX_SCALE_KEY_LENGTH = 40
 
+# How long answering takes (see :class:`TimeEstimate`): reading one question with its
+# descriptors; reading an element's title, focus and own descriptors and choosing its rating;
+# writing a rationale of a sentence or two.
+SECONDS_PER_QUESTION = 20
+SECONDS_PER_ELEMENT = 90
+SECONDS_PER_RATIONALE = 120
+
 
 class FrameworkError(ValueError):
     """A framework file, framework text or scope is not valid.
@@ -340,3 +347,69 @@ class Framework:
     def question_count(self, scope: Scope) -> int:
         """How many questions ``scope`` asks across its elements."""
         return sum(len(e.questions_for(scope)) for e in self.elements_in_scope(scope))
+
+    def time_estimate(self, scope: Scope) -> TimeEstimate:
+        """How long answering ``scope`` takes, from its elements and questions (the survey's
+        landing page and the invitation email both say it)."""
+        return TimeEstimate(len(self.elements_in_scope(scope)), self.question_count(scope))
+
+
+def _round_up_to_five(seconds: int) -> int:
+    return max(5, math.ceil(seconds / 300) * 5)
+
+
+def minutes_in_words(minutes: int) -> str:
+    """``35`` -> "35 minutes", ``60`` -> "1 hour", ``70`` -> "1 hour 10 minutes"."""
+    hours, rest = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours > 1 else ''}")
+    if rest or not hours:
+        parts.append(f"{rest} minute{'s' if rest != 1 else ''}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """How long a review takes: about ``SECONDS_PER_QUESTION`` to read each question in scope,
+    ``SECONDS_PER_ELEMENT`` to read each element and choose its rating, and, for those who
+    write one, ``SECONDS_PER_RATIONALE`` for each element's rationale; rounded up to five
+    minutes."""
+
+    elements: int
+    questions: int
+
+    @property
+    def minutes(self) -> int:
+        """Reading every question and rating every element, without rationales."""
+        return _round_up_to_five(
+            self.questions * SECONDS_PER_QUESTION + self.elements * SECONDS_PER_ELEMENT
+        )
+
+    @property
+    def minutes_with_rationales(self) -> int:
+        """The same, writing a short rationale for every element."""
+        return _round_up_to_five(
+            self.questions * SECONDS_PER_QUESTION
+            + self.elements * (SECONDS_PER_ELEMENT + SECONDS_PER_RATIONALE)
+        )
+
+    @property
+    def words(self) -> str:
+        """ "about 35 minutes, or about 1 hour 5 minutes with a rationale for each element"."""
+        return (
+            f"about {minutes_in_words(self.minutes)}, or about "
+            f"{minutes_in_words(self.minutes_with_rationales)} with a rationale for each element"
+        )
+
+    @property
+    def basis(self) -> str:
+        """How the estimate was made, in words."""
+        questions = f"{self.questions} question{'s' if self.questions != 1 else ''}"
+        elements = f"{self.elements} element{'s' if self.elements != 1 else ''}"
+        return (
+            f"estimated from the {elements} and {questions} in this review: about "
+            f"{SECONDS_PER_QUESTION} seconds to read each question, "
+            f"{SECONDS_PER_ELEMENT / 60:g} minutes to read each element and choose its rating, "
+            f"and {SECONDS_PER_RATIONALE / 60:g} minutes for each rationale you write"
+        )

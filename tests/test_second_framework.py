@@ -31,7 +31,9 @@ def test_characteristics_cycle_from_form_to_summary_csv(
     for number, link in enumerate(links):
         client = app.test_client()  # a browser of its own for each person
         assert client.get(link.removeprefix(app.config["BASE_URL"])).status_code == 303
+        # The landing page holds the first heading (element 0); each Step has a page of its own.
         page = client.get("/survey").get_data(as_text=True)
+        page += client.get("/survey/page/2").get_data(as_text=True)
         # Each stage is offered in words, and each element shows its stage descriptors.
         for stage in STAGES:
             assert f'value="{stage}"' in page

@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle, Group, Invitation
-from survey.services.frameworks import get_cycle_framework
+from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from survey.timeutil import as_utc, format_local, get_zone, utcnow
 
 # Stands for the personal link in stored bodies; survives HTML escaping and URL contexts as is.
@@ -74,6 +74,8 @@ class InvitationRenderer:
             # The short form for subjects: the day, without the zone (the body has it in full).
             "closes_on": f"{closes_local:%A} {closes_local.day} {closes_local:%B}",
             "min_group_size": cycle.min_group_size,
+            # The same estimate as the survey's landing page (framework.TimeEstimate).
+            "takes": framework.time_estimate(get_cycle_scope(cycle)).words,
             "link": LINK_PLACEHOLDER,
             # Who asks (SPEC 7): "Jane Smith, Chief Executive" and their note, if named.
             "sender_name": cycle.sender_name or "",

@@ -27,8 +27,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from flask import (
+    abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -49,6 +51,7 @@ from survey.extensions import limiter
 from survey.models import Invitation
 from survey.queries import count_group_invitations
 from survey.respond import bp, redaction
+from survey.respond.pages import FormStep, is_one_heading_per_page, plan_steps
 from survey.services import responses
 from survey.services.frameworks import get_cached_framework, get_cycle_framework
 from survey.services.links import resolve_token
@@ -75,6 +78,8 @@ NOT_SAVED = {
     "could not reach its database just now; everything you typed is below.",
     "decline": "Not recorded yet: press “I will not take part” again in a moment. The service "
     "could not reach its database just now.",
+    "continue": "Not saved yet: press “Save and continue” again in a moment. The service "
+    "could not reach its database just now; everything you typed on this page is below.",
 }
 
 PageResult = tuple[str, int] | tuple[str, int, dict[str, str]] | WerkzeugResponse
@@ -291,6 +296,30 @@ def _element_guidance(framework: fw.Framework, scope: fw.Scope, element: fw.Elem
     return html
 
 
+def _page_context(page: FormPage, framework: fw.Framework, answers: Answers) -> dict[str, Any]:
+    """What every page of the form shows: the cycle, the framework, the answers so far."""
+    scope = fw.parse_scope(page.scope)
+    in_scope = framework.elements_in_scope(scope)
+    steps = plan_steps(framework, scope)
+    return {
+        "cycle": page.cycle,
+        "trust": page.trust,
+        "group": page.group,
+        "group_invited": page.group_invited,
+        "framework": framework,
+        "scope": scope,
+        "steps": steps,
+        "step_of_code": {code: step.number for step in steps for code in step.codes},
+        "by_heading": is_one_heading_per_page(steps),
+        "element_count": len(in_scope),
+        "rated_count": sum(1 for e in in_scope if e.code in answers.ratings),
+        "estimate": framework.time_estimate(scope),
+        "answers": answers,
+        "guidance": functools.partial(_element_guidance, framework, scope),
+        "rationale_max": responses.RATIONALE_MAX,
+    }
+
+
 def _render_form(
     page: FormPage,
     framework: fw.Framework,
@@ -300,32 +329,60 @@ def _render_form(
     notice: str | None = None,
     restored: bool = False,
 ) -> tuple[str, int]:
-    scope = fw.parse_scope(page.scope)
-    in_scope = framework.elements_in_scope(scope)
-    codes = {e.code for e in in_scope}
-    sections = [
-        (heading, [e for e in heading.elements if e.code in codes])
-        for heading in framework.headings
-    ]
+    """Every element on one page: what a whole-form POST /survey is answered with when it
+    cannot be stored (SPEC 6), everything posted kept."""
+    context = _page_context(page, framework, answers)
+    sections: dict[int, tuple[fw.Heading, list[fw.Element]]] = {}
+    for step in context["steps"]:
+        sections.setdefault(step.heading.number, (step.heading, []))[1].extend(step.elements)
     return (
         render_template(
             "respond/form.html",
-            cycle=page.cycle,
-            trust=page.trust,
-            group=page.group,
-            group_invited=page.group_invited,
-            framework=framework,
-            scope=scope,
-            sections=[(h, els) for h, els in sections if els],
-            element_count=len(in_scope),
-            answers=answers,
-            guidance=functools.partial(_element_guidance, framework, scope),
+            sections=list(sections.values()),
             notice=notice,
             restored=restored,
-            rationale_max=responses.RATIONALE_MAX,
+            **context,
         ),
         status,
     )
+
+
+def _render_step(
+    page: FormPage,
+    framework: fw.Framework,
+    number: int,
+    answers: Answers,
+    status: int = 200,
+    *,
+    notice: str | None = None,
+    to_review: bool = False,
+) -> tuple[str, int]:
+    """One page of the form: one heading's elements, with its progress."""
+    context = _page_context(page, framework, answers)
+    steps: list[FormStep] = context["steps"]
+    if not 1 <= number <= len(steps):
+        abort(404)
+    return (
+        render_template(
+            "respond/step.html",
+            step=steps[number - 1],
+            notice=notice,
+            to_review=to_review,
+            **context,
+        ),
+        status,
+    )
+
+
+def _render_posted(
+    page: FormPage, framework: fw.Framework, answers: Answers, status: int, notice: str
+) -> tuple[str, int]:
+    """A post shown back with everything in it: one page of the form when one page was
+    posted, otherwise the whole form."""
+    if request.endpoint == "respond.save_step":
+        number = int((request.view_args or {}).get("number", 0))
+        return _render_step(page, framework, number, answers, status, notice=notice)
+    return _render_form(page, framework, answers, status, notice=notice)
 
 
 def _form_with_answers(form_items: list[tuple[str, str]], status: int, notice: str) -> PageResult:
@@ -341,7 +398,7 @@ def _form_with_answers(form_items: list[tuple[str, str]], status: int, notice: s
     if not isinstance(found, Answerable):
         return found
     answers = responses.parse_answers(form_items, found.framework, fw.parse_scope(found.page.scope))
-    return _render_form(found.page, found.framework, answers, status, notice=notice)
+    return _render_posted(found.page, found.framework, answers, status, notice=notice)
 
 
 def _form_without_database(form_items: list[tuple[str, str]]) -> PageResult:
@@ -357,13 +414,15 @@ def _form_without_database(form_items: list[tuple[str, str]]) -> PageResult:
             answers = responses.parse_answers(form_items, framework, fw.parse_scope(page.scope))
             # Shown as typed; checked again when the button is pressed.
             answers.problems = []
-            body, status = _render_form(page, framework, answers, 503, notice=notice)
+            body, status = _render_posted(page, framework, answers, 503, notice=notice)
             return body, status, headers
     body = render_template(
         "respond/resend.html",
         notice=notice,
         fields=_answer_fields(form_items),
         action=_posted_action(),
+        # One page of the form is sent again to that page, so the other pages' answers stay.
+        resend_url=request.path if request.endpoint == "respond.save_step" else None,
     )
     return body, 503, headers
 
@@ -417,6 +476,8 @@ def _answer_fields(form_items: list[tuple[str, str]]) -> list[dict[str, str]]:
 def _posted_action() -> str:
     if request.endpoint == "respond.decline":
         return "decline"
+    if request.endpoint in ("respond.save_step", "respond.autosave"):
+        return "continue"
     return "save" if request.form.get("action") == "save" else "submit"
 
 
@@ -477,14 +538,208 @@ def landing(token: str) -> PageResult:
 # -- the form -----------------------------------------------------------------------------------
 
 
+def _open_with_draft() -> tuple[Answerable, Answers | None] | PageResult:
+    """The session's invitation, if it can answer now, with its saved draft (or the page to
+    show instead). Reads only."""
+    with read_only():
+        found = _open_invitation([])
+        if not isinstance(found, Answerable):
+            db.session.commit()
+            return found
+        draft = responses.load_draft(
+            db.session, found.invitation, found.framework, fw.parse_scope(found.page.scope)
+        )
+        db.session.commit()
+    return found, draft
+
+
 @bp.get("/survey")
 def show_form() -> PageResult:
-    found = _open_invitation([])
+    """The landing page and the form's first page: what the review is for, how long it takes,
+    the anonymity promise as it is true for this person's group, where to carry on, and the
+    first heading's elements."""
+    opened = _open_with_draft()
+    if not isinstance(opened, tuple) or not isinstance(opened[0], Answerable):
+        return opened
+    found, draft = opened
+    answers = draft or Answers()
+    context = _page_context(found.page, found.framework, answers)
+    steps: list[FormStep] = context["steps"]
+    next_step = next((s for s in steps if any(c not in answers.ratings for c in s.codes)), None)
+    return (
+        render_template(
+            "respond/start.html",
+            restored=draft is not None,
+            next_step=next_step,
+            step=steps[0],
+            to_review=False,
+            notice=None,
+            **context,
+        ),
+        200,
+    )
+
+
+@bp.get("/survey/page/<int:number>")
+def show_step(number: int) -> PageResult:
+    """One heading's elements, with the answers saved so far."""
+    opened = _open_with_draft()
+    if not isinstance(opened, tuple) or not isinstance(opened[0], Answerable):
+        return opened
+    found, draft = opened
+    return _render_step(
+        found.page,
+        found.framework,
+        number,
+        draft or Answers(),
+        to_review=request.args.get("return") == "review",
+    )
+
+
+@bp.post("/survey/page/<int:number>")
+def save_step(number: int) -> PageResult:
+    """ "Save and continue": keep this page's answers in the sealed draft (the other pages'
+    answers stay as saved) and go on to the next page, the review, or the decline question."""
+    return _post_with_one_retry(functools.partial(_save_step, number))
+
+
+def _step_answers(form_items: list[tuple[str, str]], found: Answerable, step: FormStep) -> Answers:
+    """The posted answers for one page's elements; fields of any other element are ignored."""
+    codes = set(step.codes)
+    mine = [
+        (name, value)
+        for name, value in form_items
+        for prefix in (responses.RATING_PREFIX, responses.RATIONALE_PREFIX)
+        if name.startswith(prefix) and name[len(prefix) :] in codes
+    ]
+    return responses.parse_answers(mine, found.framework, fw.parse_scope(found.page.scope))
+
+
+def _step_or_404(found: Answerable, number: int) -> FormStep:
+    steps = plan_steps(found.framework, fw.parse_scope(found.page.scope))
+    if not 1 <= number <= len(steps):
+        abort(404)
+    return steps[number - 1]
+
+
+def _save_step(number: int, form_items: list[tuple[str, str]]) -> PageResult:
+    with read_only():
+        found = _open_invitation(form_items)
+        db.session.commit()
     if not isinstance(found, Answerable):
         return found
-    page, framework, invitation = found.page, found.framework, found.invitation
-    draft = responses.load_draft(db.session, invitation, framework, fw.parse_scope(page.scope))
-    return _render_form(page, framework, draft or Answers(), restored=draft is not None)
+    step = _step_or_404(found, number)
+    answers = _step_answers(form_items, found, step)
+    to_review = request.form.get("return") == "review"
+    if answers.problems:
+        # Show the page again with everything posted and the other pages' answers counted.
+        return _render_step(found.page, found.framework, number, answers, 422, to_review=to_review)
+    outcome = responses.save_draft_part(
+        db.session, found.invitation, answers, step.codes, found.framework
+    )
+    if outcome != Outcome.SAVED:
+        db.session.rollback()
+        typed = _typed_answers(form_items, found.framework.scale)
+        return _outcome_page(found.invitation, outcome, typed=typed, unsaved=True)
+    db.session.commit()
+    if request.form.get("action") == "decline":
+        return redirect(url_for("respond.confirm_decline", back=number), code=303)
+    steps = plan_steps(found.framework, fw.parse_scope(found.page.scope))
+    if to_review or number >= len(steps):
+        return redirect(url_for("respond.review"), code=303)
+    return redirect(url_for("respond.show_step", number=number + 1), code=303)
+
+
+@bp.post("/survey/autosave")
+def autosave() -> PageResult:
+    """Save one page's answers as they are typed (survey.js, a few seconds after the person
+    stops typing and when they leave the page). Only the invitation in this browser's own
+    session is ever touched: without one the answer is the same whatever is posted."""
+    return _post_with_one_retry(_autosave)
+
+
+def _json(status: int, saved: bool, message: str = "") -> WerkzeugResponse:
+    response = jsonify({"saved": saved, "message": message})
+    response.status_code = status
+    return response
+
+
+def _autosave(form_items: list[tuple[str, str]]) -> PageResult:
+    with read_only():
+        found = _open_invitation(form_items)
+        db.session.commit()
+    if not isinstance(found, Answerable):
+        if session.get(SESSION_KEY) is None:
+            return _json(403, False, "Open the link in your email to answer.")
+        return _json(409, False, "Not saved: this review no longer takes answers from you.")
+    try:
+        number = int(request.form.get("page", ""))
+    except ValueError:
+        return _json(400, False, "Not saved: reload the page.")
+    steps = plan_steps(found.framework, fw.parse_scope(found.page.scope))
+    if not 1 <= number <= len(steps):
+        return _json(400, False, "Not saved: reload the page.")
+    step = steps[number - 1]
+    answers = _step_answers(form_items, found, step)
+    if answers.problems:
+        return _json(422, False, "Not saved yet: " + answers.problems[0].message)
+    outcome = responses.save_draft_part(
+        db.session, found.invitation, answers, step.codes, found.framework
+    )
+    if outcome != Outcome.SAVED:
+        db.session.rollback()
+        return _json(409, False, "Not saved: this review no longer takes answers from you.")
+    db.session.commit()
+    return _json(200, True)
+
+
+@bp.get("/survey/review")
+def review() -> PageResult:
+    """Every element with its rating, or "not yet rated", and a link to change it; Submit
+    posts every answer to POST /survey, as the whole form does."""
+    opened = _open_with_draft()
+    if not isinstance(opened, tuple) or not isinstance(opened[0], Answerable):
+        return opened
+    found, draft = opened
+    return _render_review(found.page, found.framework, draft or Answers())
+
+
+def _render_review(
+    page: FormPage, framework: fw.Framework, answers: Answers, status: int = 200
+) -> tuple[str, int]:
+    """The review page; with problems (a submit from it with an element unrated), they are
+    listed first, each linking to its element on the page."""
+    context = _page_context(page, framework, answers)
+    in_scope = framework.elements_in_scope(context["scope"])
+    missing = [e for e in in_scope if e.code not in answers.ratings]
+    return render_template("respond/review.html", missing=missing, **context), status
+
+
+@bp.get("/survey/decline")
+def confirm_decline() -> PageResult:
+    """Ask before declining: what it means, and a way back with everything kept."""
+    with read_only():
+        found = _open_invitation([])
+        db.session.commit()
+    if not isinstance(found, Answerable):
+        return found
+    back = request.args.get("back", "")
+    if back.isdigit():
+        step = _step_or_404(found, int(back))
+        back_url = url_for("respond.show_step", number=step.number)
+    elif back == "review":
+        back_url = url_for("respond.review")
+    else:
+        back_url = url_for("respond.show_form")
+    return (
+        render_template(
+            "respond/decline.html",
+            cycle=found.page.cycle,
+            trust=found.page.trust,
+            back_url=back_url,
+        ),
+        200,
+    )
 
 
 @bp.post("/survey")
@@ -516,6 +771,8 @@ def _submit(form_items: list[tuple[str, str]]) -> PageResult:
     if action == "submit":
         responses.require_complete(answers, framework, scope)
     if answers.problems:
+        if request.form.get("from") == "review":
+            return _render_review(page, framework, answers, 422)
         return _render_form(page, framework, answers, 422)
 
     if action == "save":
@@ -573,6 +830,10 @@ def _decline(form_items: list[tuple[str, str]]) -> PageResult:
 def _csrf_failed(exc: CSRFError) -> PageResult:
     """An expired or missing CSRF token (a form left open for hours, a lost cookie): show the
     form again with everything typed, and ask for the button to be pressed again."""
+    if request.endpoint == "respond.autosave":
+        # Pressing the button posts the page, whose CSRF error shows it again with a fresh token
+        # and everything typed; reloading would lose what was typed.
+        return _json(400, False, "Not saved yet: press “Save and continue” to save your answers.")
     if request.endpoint == "respond.decline":
         notice = (
             "Your page had been open too long to be sure the request came from you. "
@@ -593,6 +854,10 @@ def _database_unavailable(exc: Exception) -> PageResult:
     Retry-After. A post gets the form again with everything in it; a page view says to
     reload in a moment."""
     _forget_failed_transaction(exc)
+    if request.endpoint == "respond.autosave":
+        response = _json(503, False, "Not saved yet: the service is busy; trying again soon.")
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if request.method == "POST":
         return _form_without_database(list(request.form.items(multi=True)))
     page, status = _message_page("unavailable", 503)

@@ -331,8 +331,45 @@ def save_draft(
     keyring: Keyring | None = None,
 ) -> Outcome:
     """Keep the answers so far, sealed, against the invitation (replacing any earlier draft)."""
-    invitation_id = invitation.id
     sealed = _seal_draft(keyring or ballots.keyring(), invitation, answers, framework)
+    refused = _lock_for_draft(session, invitation)
+    if refused is not None:
+        return refused
+    _write_draft(session, invitation.id, sealed)
+    return Outcome.SAVED
+
+
+def save_draft_part(
+    session: Session,
+    invitation: Invitation,
+    answers: Answers,
+    codes: Iterable[str],
+    framework: fw.Framework,
+    keyring: Keyring | None = None,
+) -> Outcome:
+    """Replace the draft's answers for the elements `codes` (one page of the form) with
+    `answers`, keeping every other element's answers as saved. The draft is read under the
+    same locks as it is written, so two pages saved at once both stay."""
+    ring = keyring or ballots.keyring()
+    refused = _lock_for_draft(session, invitation)
+    if refused is not None:
+        return refused
+    scope = fw.parse_scope(invitation.cycle.scope)
+    merged = load_draft(session, invitation, framework, scope, ring) or Answers()
+    for code in codes:
+        merged.ratings.pop(code, None)
+        merged.rationales.pop(code, None)
+        if code in answers.ratings:
+            merged.ratings[code] = answers.ratings[code]
+        if answers.rationales.get(code, "").strip():
+            merged.rationales[code] = answers.rationales[code]
+    _write_draft(session, invitation.id, _seal_draft(ring, invitation, merged, framework))
+    return Outcome.SAVED
+
+
+def _lock_for_draft(session: Session, invitation: Invitation) -> Outcome | None:
+    """Share-lock the cycle and lock the invitation row; None if a draft may be written now,
+    otherwise the outcome to show instead."""
     standing = _lock_cycle(session, invitation.cycle_id)
     if standing != Standing.OPEN:
         return _not_open_outcome(standing)
@@ -340,20 +377,23 @@ def save_draft(
     # then this save sees it completed instead of leaving a draft behind.
     row = session.execute(
         select(Invitation.is_completed, Invitation.is_declined)
-        .where(Invitation.id == invitation_id)
+        .where(Invitation.id == invitation.id)
         .with_for_update()
     ).one()
     if row.is_completed:
         return Outcome.ALREADY_SUBMITTED
     if row.is_declined:
         return Outcome.ALREADY_DECLINED
+    return None
+
+
+def _write_draft(session: Session, invitation_id: int, sealed: bytes) -> None:
     draft = session.get(Draft, invitation_id)
     if draft is None:
         session.add(Draft(invitation_id=invitation_id, sealed=sealed))
     else:
         draft.sealed = sealed
     session.flush()
-    return Outcome.SAVED
 
 
 def load_draft(

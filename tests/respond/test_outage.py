@@ -267,3 +267,32 @@ def end_the_waiting_backend(watcher: sa.Connection) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("no submit waited for the cycle's lock")
+
+
+def test_a_page_or_an_autosave_while_the_database_is_down_keeps_what_was_typed(
+    app: Flask,
+    unreachable: Flask,
+    make_open_cycle: Callable[..., OpenCycle],
+    client: FlaskClient,
+    query: Callable[..., Any],
+) -> None:
+    """One page of the form posted while the database is down: that page again (503) with what
+    was typed and which button to press; an autosave says "not saved yet" in JSON."""
+    oc = make_open_cycle()
+    token = open_form(client, oc.links[0])
+    down = same_browser(client, unreachable)
+    typed = {"rating-1A": "amber-green", "rationale-1A": TYPED["rationale-1A"]}
+    response = down.post(
+        "/survey/page/1",
+        data={**typed, "page": "1", "action": "continue", "csrf_token": token},
+    )
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    page = _page(response)
+    assert "press “Save and continue” again in a moment" in page
+    assert 'id="rating-1A-amber-green" value="amber-green" checked' in page
+    assert f"{TYPED['rationale-1A']}</textarea>" in page
+    assert 'action="/survey/page/1"' in page and "Heading 1 of 2" in page
+    saved = down.post("/survey/autosave", data={**typed, "page": "1", "csrf_token": token})
+    assert saved.status_code == 503 and saved.get_json()["saved"] is False
+    assert query("SELECT count(*) FROM drafts")[0][0] == 0
