@@ -94,6 +94,9 @@ class InvitationRenderer:
             # Plain text (a macro called from Python returns str): the HTML email escapes it.
             "purpose": self.sentences.purpose(self.base["framework_title"]),
             "promise": self.sentences.promise(self.cycle.min_group_size, group.is_open),
+            # An open group's answers are shown as a group even though it is small: its email
+            # must not lead with "Anonymous" (issue 16).
+            "promise_label": "Your answers" if group.is_open else "Anonymous",
         }
 
     def invitation(self, invitation: Invitation) -> RenderedEmail:

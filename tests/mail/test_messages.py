@@ -50,5 +50,9 @@ def test_invitation_and_reminder_words_come_from_the_templates(
         "Reminder: Oak & <Elm> Trust's review Spring <b>2026</b> closes Monday 23 March"
     )
     assert "your group's ratings are shown as a group even though it is small" in reminder.text
+    # An open group is not told it is "Anonymous" (its ratings are shown as a group).
+    assert "\nYour answers: " in reminder.text and "Anonymous:" not in reminder.text
+    assert "<strong>Your answers:</strong>" in reminder.html
+    assert "\nAnonymous: " in invitation.text and "<strong>Anonymous:</strong>" in invitation.html
     assert "your group&#39;s ratings are shown as a group" in reminder.html
     assert PURPOSE_END in reminder.html
