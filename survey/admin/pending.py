@@ -7,16 +7,17 @@ the cookie session (a file of 500 people would not fit) or on disk.
 
 from __future__ import annotations
 
-from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from survey.config import get_settings
 
 PENDING_SALT = "mat-review.admin.pending-recipients.v1"
 PENDING_MAX_AGE = 2 * 3600
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    config = current_app.config
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
+    settings = get_settings()
+    keys = [*settings.secret_key_fallbacks, settings.secret_key]
     return URLSafeTimedSerializer(keys, salt=PENDING_SALT)
 
 

@@ -14,11 +14,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey.config import get_settings
 from survey.models import Invitation, InvitationLink
 from survey.urls import external_url
 
@@ -27,9 +27,9 @@ MAX_TOKEN_LENGTH = 200
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    config = current_app.config
+    settings = get_settings()
     # itsdangerous signs with the last key and verifies with any of them.
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
+    keys = [*settings.secret_key_fallbacks, settings.secret_key]
     return URLSafeTimedSerializer(keys, salt=LINK_SALT)
 
 
@@ -55,7 +55,7 @@ def resolve_token(session: Session, token: str) -> LinkCheck:
     """Find the invitation a token belongs to. Never raises for a bad token."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return LinkCheck(None, "invalid")
-    max_age = int(current_app.config["LINK_MAX_AGE_DAYS"]) * 86400
+    max_age = get_settings().link_max_age_days * 86400
     try:
         nonce = _serializer().loads(token, max_age=max_age)
     except SignatureExpired:
