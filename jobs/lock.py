@@ -39,7 +39,11 @@ class SchedulerLock(Protocol):
 
 class PostgresAdvisoryLock:
     def __init__(self, url: str):
-        self._engine: Engine = make_engine(url, poolclass=NullPool)
+        # Named, so that pg_stat_activity (joined to pg_locks) shows which process holds it.
+        name = f"mat-review scheduler {os.getpid()}"
+        self._engine: Engine = make_engine(
+            url, poolclass=NullPool, connect_args={"application_name": name}
+        )
         self._conn: Connection | None = None
 
     def acquire(self) -> bool:
