@@ -8,22 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from scheduler_locks import flock_holders, scheduler_lock_holders
 
 from jobs.lock import FileLock, PostgresAdvisoryLock, lock_path, make_lock
-
-
-def flock_holders(path: Path) -> list[int]:
-    """The pids /proc/locks shows holding an exclusive flock on `path` (the kernel's view)."""
-    inode = path.stat().st_ino
-    holders = []
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        if "->" in fields:  # a waiter, not a holder
-            continue
-        kind, mode, pid, device_inode = fields[1], fields[3], fields[4], fields[5]
-        if kind == "FLOCK" and mode == "WRITE" and int(device_inode.rsplit(":", 1)[1]) == inode:
-            holders.append(int(pid))
-    return holders
 
 
 def test_the_sqlite_lock_file_sits_beside_the_database_and_is_named_after_it(
@@ -101,9 +88,11 @@ def test_a_postgres_advisory_lock_is_held_by_one_connection_at_a_time(
     first, second = PostgresAdvisoryLock(pg_database_url), PostgresAdvisoryLock(pg_database_url)
     try:
         assert first.acquire()
+        assert scheduler_lock_holders(pg_database_url) == [os.getpid()]
         assert not second.acquire()
         assert first.keep()
         first.release()
+        assert scheduler_lock_holders(pg_database_url) == []
         assert not first.keep()
         assert second.acquire()
         assert not first.acquire()
