@@ -255,7 +255,7 @@ def test_no_link_token_reaches_any_log_line(
     def _boom(token: str) -> str:
         raise RuntimeError("a bug in a view")
 
-    update_settings(app, PROPAGATE_EXCEPTIONS=False)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
