@@ -1,30 +1,26 @@
-"""The database-held lock that makes one `jobs run` the only scheduler (SPEC section 11).
+"""The lock that makes one `jobs run` the only scheduler (SPEC section 11).
 
 - PostgreSQL: `pg_try_advisory_lock` on a dedicated connection. The server releases it the
   moment that connection ends, so a killed scheduler's lock is freed at once.
-- SQLite: a lease row in `scheduler_leases` that the holder renews; another process may take it
-  once it has expired, or at once if the holder was a process on this machine that is gone.
+- SQLite: an exclusive `flock` on `<database file>.scheduler.lock`. SQLite means one host, so
+  the kernel's lock does the job, and the kernel frees it the moment the holder dies.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
-import secrets
-import socket
-from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Connection, Engine, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from survey.db import make_engine, normalise_url
-from survey.models import SchedulerLease
-from survey.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
 
-LEASE_NAME = "scheduler"
 # An arbitrary 63-bit number that names mat-review's scheduler among advisory locks.
 ADVISORY_LOCK_KEY = 0x6D61_7472_6576_6A6F
 
@@ -34,7 +30,7 @@ class SchedulerLock(Protocol):
         """Take the lock if it is free; True if this process now holds it."""
 
     def keep(self) -> bool:
-        """Renew or check the lock; False if it has been lost."""
+        """Check the lock; False if it has been lost."""
 
     def release(self) -> None: ...
 
@@ -43,7 +39,11 @@ class SchedulerLock(Protocol):
 
 class PostgresAdvisoryLock:
     def __init__(self, url: str):
-        self._engine: Engine = make_engine(url, poolclass=NullPool)
+        # Named, so that pg_stat_activity (joined to pg_locks) shows which process holds it.
+        name = f"mat-review scheduler {os.getpid()}"
+        self._engine: Engine = make_engine(
+            url, poolclass=NullPool, connect_args={"application_name": name}
+        )
         self._conn: Connection | None = None
 
     def acquire(self) -> bool:
@@ -96,92 +96,74 @@ class PostgresAdvisoryLock:
         self._engine.dispose()
 
 
-def _process_is_gone(holder: str) -> bool:
-    """True if `holder` names a process on this machine that no longer exists."""
-    host, _, rest = holder.partition(":")
-    pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+class FileLock:
+    """SQLite: an exclusive `flock` on a file next to the database.
 
+    SQLite means one host, so the kernel's lock is enough: it is held for as long as this
+    process keeps the file open, and the kernel frees it the moment the process ends, however
+    it ends (SIGKILL included). There is no lease to renew and nothing to clean up.
+    """
 
-class SqliteLease:
-    def __init__(self, url: str, ttl_seconds: float):
-        self._engine: Engine = make_engine(url, poolclass=NullPool)
-        self.ttl = timedelta(seconds=ttl_seconds)
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self._held = False
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
 
-    def acquire(self, now: datetime | None = None) -> bool:
-        now = now or utcnow()
-        with self._engine.begin() as conn:
-            row = conn.execute(
-                select(SchedulerLease.holder, SchedulerLease.expires_at).where(
-                    SchedulerLease.name == LEASE_NAME
-                )
-            ).first()
-            if row is None:
-                conn.execute(
-                    insert(SchedulerLease).values(
-                        name=LEASE_NAME, holder=self.holder, expires_at=now + self.ttl
-                    )
-                )
-            elif (
-                row.holder == self.holder
-                or as_utc(row.expires_at) <= now
-                or _process_is_gone(row.holder)
-            ):
-                conn.execute(
-                    update(SchedulerLease)
-                    .where(SchedulerLease.name == LEASE_NAME)
-                    .values(holder=self.holder, expires_at=now + self.ttl)
-                )
-            else:
-                return False
-        self._held = True
-        return True
-
-    def keep(self, now: datetime | None = None) -> bool:
-        if not self._held:
+    def acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
             return False
-        now = now or utcnow()
-        with self._engine.begin() as conn:
-            renewed = conn.execute(
-                update(SchedulerLease)
-                .where(SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == self.holder)
-                .values(expires_at=now + self.ttl)
-            )
-        self._held = renewed.rowcount == 1
-        if not self._held:
-            log.error("the scheduler lease was taken over by another process")
-        return self._held
+        except BaseException:
+            os.close(fd)
+            raise
+        # For a person looking: which process holds it (the lock itself is the kernel's).
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def keep(self) -> bool:
+        """Held until released; False only if the file was removed or replaced (another
+        process could then lock the new file)."""
+        if self._fd is None:
+            return False
+        try:
+            same = os.path.samestat(os.fstat(self._fd), os.stat(self.path))
+        except FileNotFoundError:
+            same = False
+        if not same:
+            log.error("the scheduler lock file %s was removed or replaced", self.path)
+            self.release()
+        return same
 
     def release(self) -> None:
-        if not self._held:
-            return
-        with self._engine.begin() as conn:
-            conn.execute(
-                delete(SchedulerLease).where(
-                    SchedulerLease.name == LEASE_NAME, SchedulerLease.holder == self.holder
-                )
-            )
-        self._held = False
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)  # closing the last descriptor drops the flock
 
     def close(self) -> None:
         self.release()
-        self._engine.dispose()
 
 
-def make_lock(database_url: str, lease_seconds: float) -> PostgresAdvisoryLock | SqliteLease:
+def lock_path(database_url: str) -> Path:
+    """The SQLite database's scheduler lock file: `<database file>.scheduler.lock`, beside it
+    (named after it, so that two databases in one folder never share a lock)."""
+    database = make_url(database_url).database
+    if not database or database == ":memory:":
+        raise ValueError("the scheduler lock needs an SQLite database file, not :memory:")
+    path = Path(database).absolute()
+    return path.with_name(f"{path.name}.scheduler.lock")
+
+
+def make_lock(database_url: str) -> PostgresAdvisoryLock | FileLock:
     url = normalise_url(database_url)
     if url.startswith("postgresql"):
         return PostgresAdvisoryLock(url)
     if url.startswith("sqlite"):
-        return SqliteLease(url, lease_seconds)
+        return FileLock(lock_path(url))
     raise ValueError(f"no scheduler lock for database {url.split(':', 1)[0]!r}")

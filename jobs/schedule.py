@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from jobs import tasks
 from jobs.lock import SchedulerLock, make_lock
 from jobs.tasks import JobRun
+from survey.config import get_settings
 from survey.db import db, describe_database_error
 from survey.errors import UserError
 from survey.services.clockcheck import ClockDisagrees, check_clock, describe_span, read_clock
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 3.0
 # A jump of the wall clock against the monotonic clock larger than this is logged as a step.
 CLOCK_STEP_SECONDS = 30.0
+# How often the scheduler checks that it still holds its lock (at most; or every interval).
+LOCK_CHECK_SECONDS = 20.0
 # While a job keeps being refused for a wrong clock, it says so again this often.
 REFUSAL_REMINDER_SECONDS = 900.0
 
@@ -75,10 +78,6 @@ class SchedulerBusy(UserError):
     """Another scheduler holds the lock."""
 
 
-def _tolerance(app: Flask) -> float:
-    return float(app.config.get("CLOCK_TOLERANCE_SECONDS") or 300)
-
-
 def run_job(
     app: Flask,
     job: Job,
@@ -99,7 +98,7 @@ def run_job(
         try:
             if job.acts_on_date and not force:
                 try:
-                    check_clock(session, at, _tolerance(app), job=job.id)
+                    check_clock(session, at, get_settings(app).clock_tolerance_seconds, job=job.id)
                 except ClockDisagrees:
                     session.commit()  # keep the refusal, for the cycle page
                     raise
@@ -127,7 +126,7 @@ def run_once(app: Flask, now: datetime | None = None, *, force: bool = False) ->
     act on a date each check the clock themselves. Raises `SchedulerBusy` if another scheduler
     holds the lock.
     """
-    lock = make_lock(app.config["DATABASE_URL"], _run_once_lease_seconds(app))
+    lock = make_lock(get_settings(app).database_url)
     try:
         try:
             acquired = lock.acquire()
@@ -148,17 +147,11 @@ def run_once(app: Flask, now: datetime | None = None, *, force: bool = False) ->
         lock.close()
 
 
-def _run_once_lease_seconds(app: Flask) -> float:
-    # The lease (SQLite) is renewed between jobs, so it must outlast the longest one.
-    lease = float(app.config.get("JOBS_LEASE_SECONDS") or 60)
-    return max(lease, float(app.config.get("MAIL_RUN_SECONDS") or 300) + 60, 600.0)
-
-
 def _check_given_time(app: Flask, given: datetime) -> None:
     with app.app_context():
         reading = read_clock(db.session, given)
         db.session.rollback()
-    tolerance = _tolerance(app)
+    tolerance = get_settings(app).clock_tolerance_seconds
     if not reading.agrees(tolerance):
         raise ClockDisagrees(
             reading,
@@ -194,7 +187,7 @@ def _still_held(lock: SchedulerLock) -> bool:
     try:
         return lock.keep()
     except Exception:
-        log.exception("renewing the scheduler lock failed")
+        log.exception("checking the scheduler lock failed")
         return False
 
 
@@ -206,24 +199,23 @@ def run_scheduler(
 ) -> None:
     """Wait for the scheduler lock, then run the jobs until `stop` is set (SIGTERM, SIGINT).
 
-    If the lock is lost (a dropped connection, a lease taken over), the jobs stop and the
+    If the lock is lost (a dropped connection, a lock file removed), the jobs stop and the
     process goes back to waiting for the lock. `clock` is the time each run acts as of.
     """
-    interval = max(float(app.config.get("JOBS_INTERVAL_SECONDS") or 60), 0.1)
-    lease_seconds = max(float(app.config.get("JOBS_LEASE_SECONDS") or 60), 3 * interval)
-    lock = make_lock(app.config["DATABASE_URL"], lease_seconds)
+    interval = get_settings(app).jobs_interval_seconds
+    lock = make_lock(get_settings(app).database_url)
     try:
         while not stop.is_set():
             if not _wait_for_lock(lock, stop, interval):
                 break
             log.info("scheduler lock acquired; running %d jobs every %gs", len(JOBS), interval)
-            lost = _run_until_stopped_or_lost(app, lock, stop, interval, lease_seconds, clock)
+            lost = _run_until_stopped_or_lost(app, lock, stop, interval, clock)
             if lost:
                 _quickly(lock.release, "releasing the scheduler lock")
                 log.error("scheduler lock lost; jobs stopped, waiting for the lock again")
     finally:
-        # SQLite: releasing waits for the write lock, which a job left behind may hold; a
-        # process that is gone loses its lease anyway (jobs/lock.py).
+        # PostgreSQL: unlocking may wait on a connection a job left behind holds busy; a
+        # process that is gone loses its lock anyway (jobs/lock.py).
         _quickly(lock.close, "releasing the scheduler lock")
     log.info("scheduler stopped")
 
@@ -248,10 +240,9 @@ def _run_until_stopped_or_lost(
     lock: SchedulerLock,
     stop: threading.Event,
     interval: float,
-    lease_seconds: float,
     clock: Callable[[], datetime],
 ) -> bool:
-    """Run every job in a thread of its own; this thread renews the lock and watches the clock.
+    """Run every job in a thread of its own; this thread checks the lock and watches the clock.
     Returns True if the jobs stopped because the lock was lost."""
     halt = threading.Event()  # stop, or the lock lost
     threads = [
@@ -262,15 +253,15 @@ def _run_until_stopped_or_lost(
     ]
     for thread in threads:
         thread.start()
-    renew_every = lease_seconds / 3
-    next_renewal = time.monotonic() + renew_every
+    check_every = min(interval, LOCK_CHECK_SECONDS)
+    next_check = time.monotonic() + check_every
     watch = _ClockWatch(clock)
     lost = False
     while not stop.wait(0.2):
         watch.check()
-        if time.monotonic() < next_renewal:
+        if time.monotonic() < next_check:
             continue
-        next_renewal = time.monotonic() + renew_every
+        next_check = time.monotonic() + check_every
         if not _still_held(lock):
             lost = True
             break

@@ -33,6 +33,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from survey.config import get_settings
+
 log = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -228,7 +230,7 @@ class Database:
     in a fresh `contextvars.Context`, as a server does)."""
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(app.config["DATABASE_URL"])
+        engine = make_engine(get_settings(app).database_url)
         app.extensions["mat_review_db"] = (
             engine,
             sessionmaker(bind=engine, expire_on_commit=False),

@@ -8,12 +8,14 @@ from flask_limiter.util import get_remote_address
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from survey.config import get_settings
+
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[], headers_enabled=False)
 
 
 def init_app(app: Flask) -> None:
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    proxies = get_settings(app).trusted_proxies
     if proxies:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies

@@ -7,8 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from flask import current_app
 
+from survey.config import get_settings
 from survey.db import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -23,7 +23,7 @@ def alembic_config(url: str) -> Config:
 
 def upgrade_database(url: str | None = None) -> str:
     """Upgrade to the latest revision (idempotent); returns the revision now in force."""
-    url = url or current_app.config["DATABASE_URL"]
+    url = url or get_settings().database_url
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     config = alembic_config(url)

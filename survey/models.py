@@ -610,7 +610,7 @@ class OutboxMessage(Base):
 
 
 # --------------------------------------------------------------------------------------------
-# Reports, audit, scheduler lease
+# Reports, audit, clock refusals
 # --------------------------------------------------------------------------------------------
 
 
@@ -656,16 +656,6 @@ class AuditEvent(Base):
     trust_id: Mapped[int | None] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"))
     cycle_id: Mapped[int | None] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
     detail: Mapped[str] = mapped_column(Text, default="")
-
-
-class SchedulerLease(Base):
-    """Held by the one running scheduler on SQLite (PostgreSQL uses an advisory lock)."""
-
-    __tablename__ = "scheduler_leases"
-
-    name: Mapped[str] = mapped_column(String(60), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(200))
-    expires_at: Mapped[datetime]
 
 
 class ClockRefusal(Base):

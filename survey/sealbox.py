@@ -64,11 +64,6 @@ class Keyring:
             raise ValueError("a keyring needs a secret key")
         self._keys = (current, *[k for k in fallbacks if k and k != current])
 
-    @classmethod
-    def from_config(cls, config: object) -> Keyring:
-        get = getattr(config, "get")  # noqa: B009 - a Flask config or any mapping
-        return cls(str(get("SECRET_KEY") or ""), list(get("SECRET_KEY_FALLBACKS") or []))
-
     def seal(
         self, purpose: str, context: str, plaintext: bytes, padded_size: int, bound: str = ""
     ) -> bytes:

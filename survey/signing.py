@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask import current_app
 from itsdangerous import URLSafeTimedSerializer
+
+from survey.config import get_settings
 
 
 def signing_serializer(salt: str) -> URLSafeTimedSerializer:
     """Signs with SECRET_KEY and still verifies with any key in SECRET_KEY_FALLBACKS, so tokens
     survive a key rotation (itsdangerous signs with the last key and verifies with any)."""
-    config = current_app.config
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
-    return URLSafeTimedSerializer(keys, salt=salt)
+    settings = get_settings()
+    return URLSafeTimedSerializer([*settings.secret_key_fallbacks, settings.secret_key], salt=salt)

@@ -8,11 +8,13 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from survey.config import get_settings
+
 
 def external_url(endpoint: str, **values: Any) -> str:
     """`url_for(endpoint, **values, _external=True)` against BASE_URL (scheme, host and any path
     prefix), in or out of a request. Raises werkzeug's BuildError for an unknown endpoint."""
-    base = urlsplit(current_app.config["BASE_URL"])
+    base = urlsplit(get_settings().base_url)
     adapter = current_app.url_map.bind(
         base.netloc, script_name=base.path or "/", url_scheme=base.scheme
     )

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +16,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from survey import create_app
+from survey.config import SETTING_NAMES, ConfigError, Settings, get_settings, update_settings
 from survey.errors import IllegalTransition, UserError
 from survey.migrate import head_revision, upgrade_database
 from survey.models import Base, CycleState
@@ -42,6 +48,109 @@ def test_environment_variables_override_defaults(
     assert app.config["SECRET_KEY_FALLBACKS"] == ["old-key-1", "old-key-2"]
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.instance_path == str(tmp_path / "envinst")
+    settings = get_settings(app)
+    assert settings.secret_key_fallbacks == ("old-key-1", "old-key-2")
+    assert settings.base_url == "https://review.example.org"
+
+
+def test_settings_are_typed_once_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAT_REVIEW_MAIL_BATCH_SIZE", "20")
+    monkeypatch.setenv("MAT_REVIEW_MAIL_RATE_PER_MINUTE", "0")
+    monkeypatch.setenv("MAT_REVIEW_JOBS_INTERVAL_SECONDS", "0.5")
+    monkeypatch.setenv("MAT_REVIEW_SECRET_KEY", "1e5")  # text, even where it looks like JSON
+    monkeypatch.setenv("MAT_REVIEW_BASE_URL", "https://review.example.org")
+    monkeypatch.setenv("MAT_REVIEW_SESSION_COOKIE_SECURE", "false")  # explicit beats https
+    monkeypatch.setenv("MAT_REVIEW_SESSION_HOURS", "2")
+    monkeypatch.setenv("MAT_REVIEW_INVALID_LINK_RATE_LIMIT", "3/hour")
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst"), "RATELIMIT_KEY_PREFIX": "oak"})
+    settings = get_settings(app)
+    assert settings.mail_batch_size == 20 and type(settings.mail_batch_size) is int
+    assert settings.mail_rate_per_minute == 0.0
+    assert settings.jobs_interval_seconds == 0.5
+    assert settings.secret_key == app.config["SECRET_KEY"] == "1e5"
+    assert settings.session_cookie_secure is False and app.config["SESSION_COOKIE_SECURE"] is False
+    assert app.permanent_session_lifetime.total_seconds() == 2 * 3600
+    assert settings.invalid_link_rate_limit == "3/hour"
+    assert settings.ratelimit_key_prefix == app.config["RATELIMIT_KEY_PREFIX"] == "oak"
+    assert settings.mail_max_attempts == 8  # the default, declared once
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.mail_batch_size = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("MAIL_BATCH_SIZE", "abc", "is not a whole number"),
+        ("MAIL_BATCH_SIZE", "0", "must be at least 1"),
+        ("MAIL_BATCH_SIZE", "2.5", "is not a whole number"),
+        ("JOBS_INTERVAL_SECONDS", "-5", "must be more than 0"),
+        ("MAIL_RATE_PER_MINUTE", "-1", "must be at least 0"),
+        ("MAIL_TIMEOUT", "soon", "is not a number"),
+        ("SESSION_COOKIE_SECURE", "maybe", "is not true or false"),
+        ("SESSION_COOKIE_SAMESITE", "Loose", "must be one of Lax, Strict, None"),
+        ("INVALID_LINK_RATE_LIMIT", "lots", "must be a rate limit"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, problem: str
+) -> None:
+    monkeypatch.setenv(f"MAT_REVIEW_{variable}", value)
+    with pytest.raises(ConfigError) as caught:
+        create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    message = str(caught.value)
+    assert message.startswith(f"MAT_REVIEW_{variable}: {value!r} {problem}")
+    assert "\n" not in message
+
+
+def test_the_command_line_refuses_a_bad_setting_in_one_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "MAT_REVIEW_INSTANCE_PATH": str(tmp_path / "inst"),
+        "MAT_REVIEW_MAIL_BATCH_SIZE": "abc",
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mat-review")), "jobs", "run-once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr == "Error: MAT_REVIEW_MAIL_BATCH_SIZE: 'abc' is not a whole number\n"
+    assert not (tmp_path / "inst" / "mat-review.sqlite3").exists()  # nothing was done
+
+
+def test_update_settings_coerces_and_refuses_unknown_names(tmp_path: Path) -> None:
+    app = create_app({"INSTANCE_PATH": str(tmp_path / "inst")})
+    assert update_settings(app, MAIL_BATCH_SIZE="5").mail_batch_size == 5
+    assert get_settings(app).mail_batch_size == app.config["MAIL_BATCH_SIZE"] == 5
+    with pytest.raises(ConfigError, match="MAIL_RUN_SECONDS: 0 must be more than 0"):
+        update_settings(app, MAIL_RUN_SECONDS=0)
+    with pytest.raises(ConfigError, match="no such setting: MAIL_BATCH"):
+        update_settings(app, MAIL_BATCH=5)
+
+
+def test_the_readme_lists_every_setting_with_its_default() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `MAT_REVIEW_([A-Z_]+)` \| (.+?) \|", section, re.MULTILINE)
+    documented = dict(rows)
+    # Read outside the settings: where the instance is, and create-admin's password.
+    assert set(documented) == {*SETTING_NAMES, "INSTANCE_PATH", "ADMIN_PASSWORD"}
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        value = getattr(defaults, f.name)
+        if isinstance(value, bool):
+            shown = str(value).lower()
+        elif isinstance(value, int | float):
+            shown = str(int(value)) if float(value).is_integer() else str(value)
+        elif isinstance(value, str) and value:
+            shown = value
+        else:
+            continue  # derived at start-up (the instance's files) or none: said in words
+        assert documented[f.name.upper()].startswith(f"`{shown}`"), f.name
 
 
 def test_latest_migration_matches_the_models(fresh_database_url: str) -> None:

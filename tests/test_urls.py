@@ -10,6 +10,7 @@ from flask import Flask
 from werkzeug.routing import BuildError
 
 from survey import create_app
+from survey.config import update_settings
 from survey.respond.redaction import LINK_PREFIX, LINK_RULE, redact
 from survey.urls import external_url
 
@@ -45,7 +46,7 @@ def test_a_request_from_another_host_does_not_change_links(bare_app: Flask) -> N
 
 
 def test_a_plain_base_url_with_a_port(bare_app: Flask) -> None:
-    bare_app.config["BASE_URL"] = "http://127.0.0.1:5000"
+    update_settings(bare_app, BASE_URL="http://127.0.0.1:5000")
     with bare_app.app_context():
         assert external_url("respond.landing", token="t") == "http://127.0.0.1:5000/s/t"
 

@@ -25,6 +25,7 @@ from survey.admin import auth, bp, presenters  # noqa: F401 - importing auth reg
 from survey.admin.auth import current_admin
 from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
+from survey.config import get_settings
 from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
 from survey.mail import outbox
@@ -540,11 +541,12 @@ def sender(cycle_id: int) -> ResponseReturnValue:
         preview = InvitationRenderer(db.session, found).invitation(sample)
         preview_text = preview.text.replace(LINK_PLACEHOLDER, "[their own personal link]")
     # As a mail client shows the From header that survey.mail.messages.sender_header writes.
-    service_address = parseaddr(current_app.config["MAIL_FROM"])[1]
+    mail_from = get_settings().mail_from
+    service_address = parseaddr(mail_from)[1]
     shown_from = (
         f"{found.sender_name} ({found.trust.name}) <{service_address}>"
         if found.sender_name
-        else current_app.config["MAIL_FROM"]
+        else mail_from
     )
     page = render_template(
         "admin/sender.html",
@@ -555,6 +557,7 @@ def sender(cycle_id: int) -> ResponseReturnValue:
         preview=preview,
         preview_text=preview_text,
         shown_from=shown_from,
+        mail_from=mail_from,
         note_max=cycle_service.INVITATION_NOTE_MAX,
     )
     return page, 422 if errors else 200

@@ -10,6 +10,7 @@ Exit status: 0 on success, 1 on a user error with a one-line message on stderr, 
 from __future__ import annotations
 
 import click
+from flask import Flask
 from flask.cli import FlaskGroup
 
 from jobs.cli import jobs_group
@@ -21,6 +22,7 @@ from survey.cli.frameworks import framework_group
 from survey.cli.reports import report_group
 from survey.cli.server import init_command, serve_command
 from survey.cli.trusts import trust_group
+from survey.config import ConfigError
 
 COMMANDS: tuple[click.Command, ...] = (
     init_command,
@@ -35,11 +37,18 @@ COMMANDS: tuple[click.Command, ...] = (
 )
 
 
+def _create_app() -> Flask:
+    try:
+        return create_app()
+    except ConfigError as exc:  # a bad setting: one line naming it, exit status 1
+        raise click.ClickException(str(exc)) from None
+
+
 def make_cli() -> FlaskGroup:
     """The `mat-review` group with every command (tests invoke it with their own app)."""
     cli = FlaskGroup(
         name="mat-review",
-        create_app=lambda: create_app(),
+        create_app=_create_app,
         add_default_commands=False,
         add_version_option=False,
         load_dotenv=False,

@@ -25,6 +25,7 @@ from flask import Flask
 
 from jobs.schedule import run_once
 from survey import create_app
+from survey.config import get_settings
 from survey.db import db
 from survey.migrate import upgrade_database
 from survey.reports.stored import get_report, write_stored_report
@@ -194,7 +195,7 @@ def run_demo(out: Path, echo: Any = click.echo) -> dict[str, Path]:
 
     with app.app_context():
         session = db.session
-        upgrade_database(app.config["DATABASE_URL"])
+        upgrade_database(get_settings(app).database_url)
         sync_builtin_frameworks(session)
         trust = svc.create_trust(session, "Severn Valley Learning Trust")
         session.commit()

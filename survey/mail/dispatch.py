@@ -43,11 +43,11 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
+from survey.config import get_settings
 from survey.mail.messages import (
     Attachment,
     build_email,
@@ -174,7 +174,7 @@ def _dispatch_run(
     stop: threading.Event | None,
     is_exclusive: bool,
 ) -> DispatchResult:
-    config = current_app.config
+    settings = get_settings()
     started, origin = time.monotonic(), as_utc(now) if now is not None else utcnow()
 
     def clock() -> datetime:
@@ -184,17 +184,16 @@ def _dispatch_run(
         released = release_claims(session)
         if released:
             log.info("released %d claim(s) left by an earlier dispatcher run", released)
-    rate = float(config.get("MAIL_RATE_PER_MINUTE") or 0)
-    pacer = _Pacer(rate, stop)
-    batch_size = max(int(config.get("MAIL_BATCH_SIZE") or 50), 1)
-    lease = timedelta(seconds=float(config.get("MAIL_CLAIM_SECONDS") or 300))
+    pacer = _Pacer(settings.mail_rate_per_minute, stop)
+    batch_size = settings.mail_batch_size
+    lease = timedelta(seconds=settings.mail_claim_seconds)
     limits = _Limits(
-        run_deadline=started + float(config.get("MAIL_RUN_SECONDS") or 300),
-        message_seconds=float(config.get("MAIL_MESSAGE_SECONDS") or 120),
+        run_deadline=started + settings.mail_run_seconds,
+        message_seconds=settings.mail_message_seconds,
     )
     result = DispatchResult()
     remaining = limit
-    transport = transport_from_config(config)
+    transport = transport_from_config(settings)
     with transport.connect(stop) as connection:
         while remaining is None or remaining > 0:
             if (stop is not None and stop.is_set()) or limits.is_over:
@@ -408,7 +407,7 @@ def _prepare(
         return reason
     text, html_body = row.body_text, row.body_html
     attachments: list[Attachment] = []
-    sender, reply_to = current_app.config["MAIL_FROM"], ""
+    sender, reply_to = get_settings().mail_from, ""
     if row.kind in PERSONAL_KINDS:
         invitation = session.get(Invitation, row.invitation_id)
         assert invitation is not None
@@ -498,16 +497,16 @@ def _record_failure(
     """Schedule a retry, or mark the row (and its invitation) failed; returns which."""
     row = session.get(OutboxMessage, row_id, populate_existing=True)
     assert row is not None
-    config = current_app.config
+    settings = get_settings()
     row.attempts += 1
     row.last_error = reason
     row.claim_token, row.claimed_until = None, None
-    max_attempts = int(config.get("MAIL_MAX_ATTEMPTS") or 8)
+    max_attempts = settings.mail_max_attempts
     if not permanent and (row.kind in WAITED_FOR_KINDS or row.attempts < max_attempts):
         row.next_attempt_at = at + backoff(
             row.attempts,
-            float(config.get("MAIL_RETRY_SECONDS") or 120),
-            float(config.get("MAIL_RETRY_MAX_SECONDS") or 3600),
+            settings.mail_retry_seconds,
+            settings.mail_retry_max_seconds,
         )
         session.commit()
         if row.kind in WAITED_FOR_KINDS and row.attempts >= max_attempts:

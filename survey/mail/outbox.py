@@ -16,13 +16,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 from werkzeug.routing import BuildError
 
+from survey.config import get_settings
 from survey.errors import UserError
 from survey.mail.messages import (
     InvitationRenderer,
@@ -79,7 +79,7 @@ def _row(
         "subject": rendered.subject,
         "body_text": rendered.text,
         "body_html": rendered.html,
-        "message_id": new_message_id(current_app.config["MAIL_FROM"]),
+        "message_id": new_message_id(get_settings().mail_from),
         "status": OutboxStatus.PENDING,
         "attempts": 0,
         "next_attempt_at": due_at,

@@ -33,7 +33,7 @@ import ssl
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
+from survey.config import Settings
 from survey.errors import UserError
 
 
@@ -428,5 +429,5 @@ def parse_mail_url(url: str, timeout: float = 30.0) -> FileTransport | SMTPTrans
     )
 
 
-def transport_from_config(config: Mapping[str, Any]) -> FileTransport | SMTPTransport:
-    return parse_mail_url(str(config["MAIL_URL"]), float(config.get("MAIL_TIMEOUT") or 30))
+def transport_from_config(settings: Settings) -> FileTransport | SMTPTransport:
+    return parse_mail_url(settings.mail_url, settings.mail_timeout)

@@ -8,7 +8,10 @@ from survey.models import Cycle, Report
 from survey.reports.compile import CycleReport
 from survey.reports.outputs import cell_swatch, cell_words, get_template_env, report_context
 
-# Mail clients drop <style> blocks, so the HTML email carries its styles inline.
+# Mail clients drop <style> blocks, so the HTML email carries its styles inline, set here once.
+# premailer (a <style> block inlined at render time) was tried and dropped: it costs 15 ms per
+# report email and 13 MB in every web worker, and it removed the doctype (quirks mode: the tables
+# lost their font size), so the hand-written version is both smaller and exact.
 STYLES = {
     "body": "margin:0;padding:16px;font-family:Arial,Helvetica,sans-serif;font-size:15px;"
     "line-height:1.45;color:#111111;background:#ffffff;",

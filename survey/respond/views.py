@@ -28,7 +28,6 @@ from typing import Any, NamedTuple
 
 from flask import (
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -46,6 +45,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 import framework as fw
+from survey.config import get_settings
 from survey.db import db, describe_database_error, read_only
 from survey.extensions import limiter
 from survey.models import Invitation
@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 SESSION_KEY = "invitation_id"
 PAGE_KEY = "form_page"
 DONE_KEY = "has_submitted"
-DEFAULT_INVALID_LINK_LIMIT = "10/minute"
 # A database that does not answer: the page says to try again in a moment, and so does this.
 RETRY_AFTER_SECONDS = 5
 # A post that met a database error is tried once more after this pause (a restart, a
@@ -234,12 +233,11 @@ def _count_failed_lookup() -> bool:
     """
     if not (limiter.enabled and limiter.initialized):
         return True
-    item = parse_limit(
-        str(current_app.config.get("INVALID_LINK_RATE_LIMIT") or DEFAULT_INVALID_LINK_LIMIT)
-    )
+    settings = get_settings()
+    item = parse_limit(settings.invalid_link_rate_limit)
     try:
         # The key prefix keeps deployments that share one Redis apart, as Flask-Limiter does.
-        prefix = str(current_app.config.get("RATELIMIT_KEY_PREFIX") or "")
+        prefix = settings.ratelimit_key_prefix
         return bool(limiter.limiter.hit(item, prefix, "invalid-link", get_remote_address()))
     except Exception:  # the limiter's storage is down: fail open for a page that says 404
         log.warning("rate-limit storage unavailable; invalid link not counted", exc_info=True)

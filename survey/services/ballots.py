@@ -17,9 +17,8 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from flask import current_app
-
 import framework as fw
+from survey.config import get_settings
 from survey.sealbox import Keyring, SealError
 
 RATIONALE_MAX = 2000  # characters, SPEC section 6
@@ -42,7 +41,8 @@ class SealedAnswers:
 
 
 def keyring() -> Keyring:
-    return Keyring.from_config(current_app.config)
+    settings = get_settings()
+    return Keyring(settings.secret_key, list(settings.secret_key_fallbacks))
 
 
 def padded_size(element_count: int) -> int:

@@ -14,11 +14,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from survey.config import get_settings
 from survey.models import Invitation, InvitationLink
 from survey.signing import signing_serializer
 from survey.urls import external_url
@@ -49,7 +49,7 @@ def resolve_token(session: Session, token: str) -> LinkCheck:
     """Find the invitation a token belongs to. Never raises for a bad token."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return LinkCheck(None, "invalid")
-    max_age = int(current_app.config["LINK_MAX_AGE_DAYS"]) * 86400
+    max_age = get_settings().link_max_age_days * 86400
     try:
         nonce = signing_serializer(LINK_SALT).loads(token, max_age=max_age)
     except SignatureExpired:

@@ -26,6 +26,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 import framework as fw
 from jobs.schedule import run_once
+from survey.config import update_settings
 from survey.db import db
 from survey.models import AdminUser, Cycle, CycleState
 from survey.services.accounts import hash_password
@@ -73,7 +74,7 @@ def live_server(app: Flask) -> Iterator[str]:
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
     base_url = f"http://127.0.0.1:{server.server_port}"
     # Links in emails are built from BASE_URL (never from the request), so point it here.
-    app.config["BASE_URL"] = base_url
+    update_settings(app, BASE_URL=base_url)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield base_url

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jobs.schedule import run_scheduler
+from survey.config import update_settings
 from survey.models import AdminUser, AuditEvent, ClockRefusal, Cycle, CycleState, Invitation
 from survey.services.accounts import hash_password
 from survey.services.cycles import launch_cycle
@@ -35,7 +36,7 @@ NOTICE = "The scheduler is not acting: its clock is wrong"
 @pytest.fixture
 def outbox(app: Flask, tmp_path: Path) -> Path:
     folder = tmp_path / "mail"
-    app.config.update(MAIL_URL=f"file://{folder}", JOBS_INTERVAL_SECONDS=0.2)
+    update_settings(app, MAIL_URL=f"file://{folder}", JOBS_INTERVAL_SECONDS=0.2)
     return folder
 
 

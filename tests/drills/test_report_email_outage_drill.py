@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from jobs.schedule import JOBS, run_job
+from survey.config import update_settings
 from survey.db import db
 from survey.mail.dispatch import dispatch
 from survey.models import AdminUser, AuditEvent, Cycle, MessageKind, OutboxMessage, OutboxStatus
@@ -50,7 +51,7 @@ def test_a_report_email_outlives_a_two_day_outage_and_the_pages_say_not_yet_deli
     add_people: Callable[..., Any],
     inbox: Inbox,
 ) -> None:
-    app.config["MAIL_URL"] = inbox.url  # nothing listens there yet: the server is down
+    update_settings(app, MAIL_URL=inbox.url)  # nothing listens there yet: the server is down
     start = utcnow()
     cycle = make_cycle(
         opens_at=start - 14 * DAY, closes_at=start - timedelta(hours=1), report_to=RECIPIENTS

@@ -24,6 +24,7 @@ from survey.mail.outbox import enqueue_invitations
 from survey.models import Cycle, CycleState, Invitation, OutboxMessage, OutboxStatus, Trust
 from survey.timeutil import utcnow
 from tests.reports.factories import insert_responses, set_state
+from tests.scheduler_locks import scheduler_lock_holders
 
 from .helpers import (
     BIN,
@@ -124,10 +125,10 @@ def test_50_submits_while_reports_compile_stay_quick_on_the_embedded_default(
         return int(query("SELECT count(*) FROM reports")[0][0])
 
     def scheduling() -> bool:
-        return bool(query("SELECT count(*) FROM scheduler_leases")[0][0])
+        return bool(scheduler_lock_holders(app.config["DATABASE_URL"]))
 
     spawn("scheduler", str(BIN / "mat-review"), "jobs", "run", env=env)
-    # The scheduler holds its lease: its jobs, the report compilation among them, have started.
+    # The scheduler holds its lock: its jobs, the report compilation among them, have started.
     wait_until(scheduling, 60, "the scheduler to start its jobs", step=0.01)
 
     start = threading.Barrier(SUBMITS)

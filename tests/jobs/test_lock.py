@@ -1,72 +1,85 @@
-"""The scheduler lock: an advisory lock on PostgreSQL, a lease row on SQLite."""
+"""The scheduler lock: an advisory lock on PostgreSQL, a kernel file lock (flock) on SQLite."""
 
 from __future__ import annotations
 
-import socket
+import os
 import subprocess
-from datetime import timedelta
+import sys
 from pathlib import Path
 
-from sqlalchemy import select
+import pytest
+from scheduler_locks import flock_holders, scheduler_lock_holders
 
-from jobs.lock import LEASE_NAME, PostgresAdvisoryLock, SqliteLease
-from survey.db import make_engine
-from survey.models import Base, SchedulerLease
-from survey.timeutil import utcnow
+from jobs.lock import FileLock, PostgresAdvisoryLock, lock_path, make_lock
 
 
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'lease.sqlite3'}"
-    engine = make_engine(url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
-    return url
-
-
-def test_a_sqlite_lease_is_held_by_one_process_until_it_expires_or_is_released(
+def test_the_sqlite_lock_file_sits_beside_the_database_and_is_named_after_it(
     tmp_path: Path,
 ) -> None:
-    url = sqlite_url(tmp_path)
-    first, second = SqliteLease(url, 60), SqliteLease(url, 60)
-    now = utcnow()
-    assert first.acquire(now)
-    assert not second.acquire(now)
-    assert first.keep(now + timedelta(seconds=30))  # renewed until now + 90 s
-    assert not second.acquire(now + timedelta(seconds=89))
-    assert second.acquire(now + timedelta(seconds=91))  # the holder stopped renewing
-    assert not first.keep(now + timedelta(seconds=92))  # and knows it has lost it
-    first.release()  # releasing a lease it no longer holds leaves the new holder's alone
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        holder = conn.scalar(select(SchedulerLease.holder).where(SchedulerLease.name == LEASE_NAME))
-    assert holder == second.holder
-    second.close()
-    with engine.connect() as conn:
-        assert conn.scalar(select(SchedulerLease.holder)) is None
-    engine.dispose()
-    first.close()
+    url = f"sqlite:///{tmp_path / 'data' / 'mat-review.sqlite3'}"
+    assert lock_path(url) == tmp_path / "data" / "mat-review.sqlite3.scheduler.lock"
+    lock = make_lock(url)
+    assert isinstance(lock, FileLock) and lock.path == lock_path(url)
+    with pytest.raises(ValueError, match="database file"):
+        lock_path("sqlite://")
 
 
-def test_a_sqlite_lease_left_by_a_dead_process_on_this_machine_is_taken_at_once(
-    tmp_path: Path,
-) -> None:
-    url = sqlite_url(tmp_path)
-    finished = subprocess.Popen(["true"])
-    finished.wait()  # reaped: its pid no longer names a process
-    dead_pid = finished.pid
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(
-            SchedulerLease.__table__.insert().values(
-                name=LEASE_NAME,
-                holder=f"{socket.gethostname()}:{dead_pid}:abcd",
-                expires_at=utcnow() + timedelta(hours=1),
-            )
-        )
-    engine.dispose()
-    lease = SqliteLease(url, 60)
-    assert lease.acquire()
-    lease.close()
+def test_a_file_lock_is_held_by_one_holder_until_released(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3.scheduler.lock"
+    first, second = FileLock(path), FileLock(path)
+    try:
+        assert first.acquire()
+        assert flock_holders(path) == [os.getpid()]
+        assert path.read_text() == f"{os.getpid()}\n"
+        assert not second.acquire()  # a second open of the file: refused, even in this process
+        assert first.keep()
+        first.release()
+        assert flock_holders(path) == []
+        assert not first.keep()
+        assert second.acquire()
+        assert not first.acquire()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_kernel_frees_the_lock_of_a_killed_holder(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3.scheduler.lock"
+    script = (
+        "import time; from pathlib import Path; from jobs.lock import FileLock;"
+        f"assert FileLock(Path({str(path)!r})).acquire(); print('held', flush=True);"
+        "time.sleep(600)"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True
+    ) as holder:
+        try:
+            assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+            assert flock_holders(path) == [holder.pid]
+            waiting = FileLock(path)
+            assert not waiting.acquire()
+            holder.kill()  # SIGKILL: no chance to release anything
+            holder.wait(10)
+            assert flock_holders(path) == []
+            assert waiting.acquire()
+            waiting.close()
+        finally:
+            if holder.poll() is None:
+                holder.kill()
+
+
+def test_a_lock_whose_file_was_removed_is_lost(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3.scheduler.lock"
+    first, second = FileLock(path), FileLock(path)
+    try:
+        assert first.acquire()
+        path.unlink()  # someone tidied the folder: a new file could be locked by another
+        assert second.acquire()
+        assert not first.keep()
+        assert second.keep()
+    finally:
+        first.close()
+        second.close()
 
 
 def test_a_postgres_advisory_lock_is_held_by_one_connection_at_a_time(
@@ -75,9 +88,11 @@ def test_a_postgres_advisory_lock_is_held_by_one_connection_at_a_time(
     first, second = PostgresAdvisoryLock(pg_database_url), PostgresAdvisoryLock(pg_database_url)
     try:
         assert first.acquire()
+        assert scheduler_lock_holders(pg_database_url) == [os.getpid()]
         assert not second.acquire()
         assert first.keep()
         first.release()
+        assert scheduler_lock_holders(pg_database_url) == []
         assert not first.keep()
         assert second.acquire()
         assert not first.acquire()

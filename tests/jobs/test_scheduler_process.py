@@ -3,7 +3,12 @@ loses nothing and duplicates at most the message in flight, and the next one sen
 one's claimed batch at once (claims last 5 minutes: they are released, not waited out); a second
 one waits for the lock and takes over when the first stops; `jobs run-once` does nothing while a
 scheduler holds the lock; SIGTERM stops it cleanly. Real SMTP (aiosmtpd on loopback), on
-SQLite and PostgreSQL; the scheduler ticks every second so each test takes a few seconds."""
+SQLite and PostgreSQL; the scheduler ticks every second so each test takes a few seconds.
+
+The lock is checked from outside the scheduler: on SQLite the kernel's /proc/locks shows the
+scheduler's flock on the lock file, on PostgreSQL pg_locks shows its advisory lock; each is freed
+when the holder stops or is killed. "Nothing more arrives" waits for the scheduler to finish two
+more runs of the sending job (its log line), not for a length of wall time."""
 
 from __future__ import annotations
 
@@ -20,21 +25,17 @@ from typing import Any
 import pytest
 from flask import Flask
 from mail.smtp_sink import SmtpSink
+from scheduler_locks import scheduler_lock_holders
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from survey.models import (
-    AuditEvent,
-    CycleState,
-    Invitation,
-    OutboxMessage,
-    OutboxStatus,
-    SchedulerLease,
-)
+from survey.models import AuditEvent, CycleState, Invitation, OutboxMessage, OutboxStatus
 from survey.services.cycles import launch_cycle
 from survey.timeutil import utcnow
 
 MAT_REVIEW = Path(sys.executable).with_name("mat-review")
+# Logged by the scheduler each time a run of the sending job has finished (jobs/schedule.py).
+DISPATCH_TICK = " jobs.schedule: dispatch-outbox: "
 
 
 class Scheduler:
@@ -67,6 +68,24 @@ class Scheduler:
         while text not in self.log:
             assert self.process.poll() is None, f"scheduler exited early:\n{self.log}"
             assert time.monotonic() < deadline, f"no {text!r} in the log:\n{self.log}"
+            time.sleep(0.05)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def ticks(self) -> int:
+        """How many runs of the sending job this scheduler has finished."""
+        return self.log.count(DISPATCH_TICK)
+
+    def wait_for_ticks(self, more: int, timeout: float = 30) -> None:
+        """Wait until the sending job has finished `more` further runs: anything that run could
+        send has been sent by then."""
+        target = self.ticks() + more
+        deadline = time.monotonic() + timeout
+        while self.ticks() < target:
+            assert self.process.poll() is None, f"scheduler exited early:\n{self.log}"
+            assert time.monotonic() < deadline, f"fewer than {more} more runs:\n{self.log}"
             time.sleep(0.05)
 
     def kill(self) -> None:
@@ -130,16 +149,22 @@ def test_a_scheduler_killed_mid_dispatch_loses_nothing_and_repeats_only_the_mess
     assert count(session, pending.where(OutboxMessage.status == OutboxStatus.PENDING)) == 200
     smtp.delay = 0.01  # each message takes a moment, so the kill lands mid-run
 
+    url = app.config["DATABASE_URL"]
     first = start_scheduler("first")
     wait_until(lambda: smtp.count >= 50, 60, "50 messages")
+    assert scheduler_lock_holders(url) == [first.pid]
     first.kill()
     at_kill = smtp.count
     assert at_kill < 200, "the kill came too late to be mid-dispatch"
+    # SIGKILL released nothing itself: the kernel (SQLite) or the server (PostgreSQL) did.
+    wait_until(lambda: scheduler_lock_holders(url) == [], 10, "the killed one's lock to go")
 
     second = start_scheduler("second")
     assert smtp.wait_for_unique(200, timeout=60) == 200
-    time.sleep(1.5)  # a couple more ticks: nothing else may arrive
+    assert scheduler_lock_holders(url) == [second.pid]
+    second.wait_for_ticks(2)  # two more sending runs: nothing else may arrive
     assert second.terminate() == 0, second.log
+    assert scheduler_lock_holders(url) == []
 
     ids = smtp.message_ids()
     duplicates = len(ids) - len(set(ids))
@@ -180,8 +205,10 @@ def test_a_second_scheduler_waits_for_the_lock_and_each_due_job_happens_once(
     holder = next(s for s in schedulers if "scheduler lock acquired" in s.log)
     waiter = next(s for s in schedulers if s is not holder)
     waiter.wait_for_log("another scheduler holds the lock; waiting")
+    url = app.config["DATABASE_URL"]
+    assert scheduler_lock_holders(url) == [holder.pid]
     assert smtp.wait_for_unique(6, timeout=30) == 6
-    time.sleep(1.5)
+    holder.wait_for_ticks(2)  # two more sending runs, and the waiter still waiting
     assert smtp.count == 6
     opened = select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "cycle.open")
     assert count(session, opened) == 1
@@ -190,13 +217,14 @@ def test_a_second_scheduler_waits_for_the_lock_and_each_due_job_happens_once(
     assert holder.terminate() == 0
     assert "scheduler stopped" in holder.log
     waiter.wait_for_log("scheduler lock acquired", timeout=30)
+    assert scheduler_lock_holders(url) == [waiter.pid]
     session.refresh(cycle)
     assert cycle.state == CycleState.OPEN
     add_people(cycle, {"middle-leader": 1})  # invited at once: the cycle is open
     assert smtp.wait_for_unique(7, timeout=30) == 7
     assert waiter.terminate() == 0
     assert smtp.count == 7
-    assert count(session, select(func.count()).select_from(SchedulerLease)) == 0
+    assert scheduler_lock_holders(url) == []  # released on a clean stop too
 
 
 def test_run_once_does_nothing_while_a_scheduler_holds_the_lock(
@@ -209,6 +237,7 @@ def test_run_once_does_nothing_while_a_scheduler_holds_the_lock(
 ) -> None:
     running = start_scheduler("running")
     running.wait_for_log("scheduler lock acquired")
+    assert scheduler_lock_holders(app.config["DATABASE_URL"]) == [running.pid]
     result = runner.invoke(args=["jobs", "run-once"])
     assert result.exit_code == 0, result.output
     assert "skipped: another scheduler holds the lock" in result.output

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from jobs.schedule import run_once
+from survey.config import update_settings
 from survey.db import db
 from survey.errors import UserError
 from survey.mail.dispatch import dispatch
@@ -210,7 +211,7 @@ def test_a_550_marks_that_invitation_failed_with_the_reply_and_the_rest_are_deli
 def test_temporary_failures_give_up_after_the_attempt_limit_and_record_it(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
 ) -> None:
-    app.config["MAIL_MAX_ATTEMPTS"] = 3
+    update_settings(app, MAIL_MAX_ATTEMPTS=3)
     _cycle, (invitation,) = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
     smtp.temp_fail_data = 100
     start = utcnow()
@@ -285,7 +286,7 @@ def test_a_resend_is_the_next_sequence_with_a_new_link_and_both_links_work(
 def test_two_dispatchers_at_once_never_send_the_same_row(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
 ) -> None:
-    app.config["MAIL_BATCH_SIZE"] = 5
+    update_settings(app, MAIL_BATCH_SIZE=5)
     _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 30})
     smtp.delay = 0.01
     session.commit()
@@ -312,7 +313,7 @@ def test_two_dispatchers_at_once_never_send_the_same_row(
 def test_sending_is_paced_at_the_configured_rate(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
 ) -> None:
-    app.config["MAIL_RATE_PER_MINUTE"] = 600  # one every 0.1 s
+    update_settings(app, MAIL_RATE_PER_MINUTE=600)  # one every 0.1 s
     open_cycle(session, make_cycle, add_people, {"headteacher": 4})
     started = time.monotonic()
     assert dispatch(session).sent == 4
@@ -340,7 +341,7 @@ def test_a_lapsed_claim_is_taken_over_and_a_live_one_is_left_alone(
 def test_a_message_the_server_trickles_is_cut_off_on_time_and_the_rest_still_go(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, trickler: TricklingServer
 ) -> None:
-    app.config.update(MAIL_URL=trickler.url, MAIL_MESSAGE_SECONDS=1)
+    update_settings(app, MAIL_URL=trickler.url, MAIL_MESSAGE_SECONDS=1)
     _cycle, invitations = open_cycle(session, make_cycle, add_people, {"headteacher": 4})
     slow = invitations[1]
     trickler.tarpit.add(str(slow.email))
@@ -365,7 +366,7 @@ def test_a_message_the_server_trickles_is_cut_off_on_time_and_the_rest_still_go(
 def test_stopping_cuts_off_a_send_under_way_and_puts_the_message_back_unsent(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, trickler: TricklingServer
 ) -> None:
-    app.config.update(MAIL_URL=trickler.url)  # the message deadline (120 s) is far away
+    update_settings(app, MAIL_URL=trickler.url)  # the message deadline (120 s) is far away
     _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 2})
     trickler.trickle_all = True
     stop = threading.Event()
@@ -391,7 +392,7 @@ def test_stopping_cuts_off_a_send_under_way_and_puts_the_message_back_unsent(
 def test_a_run_takes_no_new_message_after_its_deadline_and_the_next_run_goes_on(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
 ) -> None:
-    app.config["MAIL_RUN_SECONDS"] = 1
+    update_settings(app, MAIL_RUN_SECONDS=1)
     _cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 8})
     smtp.delay = 0.3
     started = time.monotonic()
@@ -401,7 +402,7 @@ def test_a_run_takes_no_new_message_after_its_deadline_and_the_next_run_goes_on(
     session.expire_all()
     assert all(r.claim_token is None for r in rows(session))
 
-    app.config["MAIL_RUN_SECONDS"] = 60
+    update_settings(app, MAIL_RUN_SECONDS=60)
     session.commit()  # end this test's read: dispatch sends in sessions of its own
     dispatch(session, now=utcnow() + timedelta(hours=1))  # after any retry's backoff
     session.expire_all()
@@ -448,7 +449,7 @@ def add_report_email(session: Session, cycle: Cycle, recipient: str) -> OutboxMe
 def test_a_report_email_outlives_the_attempt_limit_retrying_at_the_capped_interval(
     app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
 ) -> None:
-    app.config.update(MAIL_MAX_ATTEMPTS=3, MAIL_RETRY_SECONDS=120, MAIL_RETRY_MAX_SECONDS=3600)
+    update_settings(app, MAIL_MAX_ATTEMPTS=3, MAIL_RETRY_SECONDS=120, MAIL_RETRY_MAX_SECONDS=3600)
     cycle, (invitation,) = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
     report = add_report_email(session, cycle, "ceo@oak.example")
     smtp.temp_fail_data = 1000  # 421 to every message, for a day
@@ -511,7 +512,7 @@ def test_a_report_email_waits_out_an_outbox_folder_it_cannot_write_to(
     # full disk: a temporary failure, tried again and again, never given up.
     blocker = tmp_path / "disk"
     blocker.write_text("not a folder")
-    app.config.update(MAIL_URL=f"file://{blocker}/outbox", MAIL_MAX_ATTEMPTS=2)
+    update_settings(app, MAIL_URL=f"file://{blocker}/outbox", MAIL_MAX_ATTEMPTS=2)
     cycle, _ = open_cycle(session, make_cycle, add_people, {"headteacher": 1})
     report = add_report_email(session, cycle, "ceo@oak.example")
     start = utcnow()

@@ -18,6 +18,7 @@ from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
+from survey.config import update_settings
 from survey.models import Cycle, CycleState
 from survey.services.cycles import close_cycle
 from survey.services.links import LINK_SALT
@@ -144,8 +145,9 @@ def test_links_signed_with_a_rotated_key_still_work(
     oc = make_open_cycle()
     nonce = _nonce(app, oc.links[0])
     old_key = app.config["SECRET_KEY"]
-    app.config["SECRET_KEY"] = "a-brand-new-key-after-rotation-0123456789"
-    app.config["SECRET_KEY_FALLBACKS"] = [old_key]
+    update_settings(
+        app, SECRET_KEY="a-brand-new-key-after-rotation-0123456789", SECRET_KEY_FALLBACKS=[old_key]
+    )
     old_token = URLSafeTimedSerializer(old_key, salt=LINK_SALT).dumps(nonce)
     assert client.get(f"/s/{old_token}").status_code == 303
 
