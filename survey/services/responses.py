@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 import framework as fw
@@ -430,9 +430,16 @@ def load_draft(
 
 def seal_legacy_draft(session: Session, invitation_id: int, payload: str) -> bytes | None:
     """Seal a draft saved in clear JSON by an earlier version (used by migration 0002); None
-    when it holds nothing usable."""
-    invitation = session.get(Invitation, invitation_id)
-    if invitation is None:
+    when it holds nothing usable. Reads its cycle with plain SQL, not the models: it runs
+    inside that migration, before later migrations add the models' newer columns."""
+    found = session.execute(
+        text(
+            "SELECT c.id, c.framework_key, c.framework_version, c.scope FROM invitations i "
+            "JOIN cycles c ON c.id = i.cycle_id WHERE i.id = :invitation"
+        ),
+        {"invitation": invitation_id},
+    ).first()
+    if found is None:
         return None
     try:
         data = json.loads(payload)
@@ -440,14 +447,22 @@ def seal_legacy_draft(session: Session, invitation_id: int, payload: str) -> byt
         return None
     if not isinstance(data, dict):
         return None
-    cycle = invitation.cycle
-    framework = get_framework(session, cycle.framework_key, cycle.framework_version)
-    scope = fw.parse_scope(cycle.scope)
+    cycle_id, framework_key, framework_version, scope_text = found
+    framework = get_framework(session, framework_key, framework_version)
+    scope = fw.parse_scope(scope_text)
     answers = parse_answers(
         ((str(k), str(v)) for k, v in data.items() if isinstance(v, str)), framework, scope
     )
-    answers.rationales = {code: text[:RATIONALE_MAX] for code, text in answers.rationales.items()}
-    return _seal_draft(ballots.keyring(), invitation, answers, framework)
+    answers.rationales = {code: typed[:RATIONALE_MAX] for code, typed in answers.rationales.items()}
+    return ballots.seal(
+        ballots.keyring(),
+        ballots.DRAFT,
+        int(cycle_id),
+        SealedAnswers(answers.ratings, answers.rationales),
+        framework,
+        scope,
+        bound=str(invitation_id),
+    )
 
 
 def decline(session: Session, invitation: Invitation) -> Outcome:
