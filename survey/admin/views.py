@@ -611,6 +611,15 @@ def recipients(cycle_id: int) -> ResponseReturnValue:
     return render_template("admin/recipients.html", **context)
 
 
+@bp.get("/cycles/<int:cycle_id>/recipients/template.csv")
+def recipients_template(cycle_id: int) -> ResponseReturnValue:
+    """A CSV to fill in: the header, and one example row per group of this cycle."""
+    found = _cycle(cycle_id)
+    response = Response(recipient_service.template_csv(found), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="people-to-invite.csv"'
+    return response
+
+
 @bp.post("/cycles/<int:cycle_id>/recipients/confirm")
 def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)

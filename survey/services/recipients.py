@@ -498,3 +498,16 @@ def find_invitation(session: Session, cycle: Cycle, email: str) -> Invitation:
         if mailbox_key(str(invitation.email)) == wanted:
             return invitation
     raise NotFound(f"nobody invited to this cycle has the address {email.strip()!r}")
+
+
+def template_csv(cycle: Cycle) -> str:
+    """A file to fill in: the header and one example row per group (by its label, which the
+    group column accepts as well as the key). UTF-8 with a BOM, so that Excel opens it right."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS])
+    for number, group in enumerate(cycle.groups, start=1):
+        writer.writerow(
+            [f"person{number}@school.example", f"Example person {number}", group.label, ""]
+        )
+    return "\ufeff" + out.getvalue()

@@ -229,3 +229,20 @@ def test_a_file_may_name_groups_by_their_labels_in_any_case() -> None:
     (problem,) = sheet.problems
     assert "unknown group 'governors'" in problem.message
     assert "headteacher (Headteachers)" in problem.message
+
+
+def test_the_upload_page_offers_a_template_with_the_cycles_groups(
+    signed_in: SignedIn,
+    make_cycle: Callable[..., Cycle],
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(trust, groups=["head:Headteachers", "trustee:Trustees"])
+    page = browser.get(f"/admin/cycles/{cycle.id}/recipients").get_data(as_text=True)
+    assert f"/admin/cycles/{cycle.id}/recipients/template.csv" in page
+    response = browser.get(f"/admin/cycles/{cycle.id}/recipients/template.csv")
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeffemail,name,group,school\r\n")
+    # The template, filled in as it comes, checks out against this very cycle.
+    sheet = read_recipients(text, {g.key: g.label for g in cycle.groups})
+    assert [r.group for r in sheet.rows] == ["head", "trustee"] and sheet.problems == []
