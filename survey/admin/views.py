@@ -30,7 +30,7 @@ from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
 from survey.mail import outbox
 from survey.mail.messages import LINK_PLACEHOLDER, InvitationRenderer
-from survey.mail.reminders import remind_now
+from survey.mail.reminders import remind_now, skipped_reminders
 from survey.models import Cycle, CycleState, Invitation, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
@@ -378,6 +378,7 @@ def _render_cycle(
         has_report=_report(found) is not None,
         report_emails=queries.list_report_emails(db.session, found),
         clock_notice=presenters.get_clock_notice(db.session, found),
+        skipped_reminders=skipped_reminders(found) if found.opened_at is None else [],
         CycleState=CycleState,
         errors=errors or {},
         closes=closes,
@@ -451,6 +452,7 @@ def launch(cycle_id: int) -> ResponseReturnValue:
         total=sum(g.invited for g in groups),
         opens_now=found.opens_at <= utcnow(),
         comment_threshold=found.comment_threshold,
+        skipped_reminders=skipped_reminders(found),
     )
 
 

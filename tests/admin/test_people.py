@@ -5,6 +5,7 @@ stops working; a removed person's link is not valid and they leave the counts.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from flask.testing import FlaskCliRunner
@@ -29,6 +30,7 @@ from survey.services.frameworks import get_cycle_framework
 from survey.services.links import mint_link
 from survey.services.recipients import read_recipients
 from tests.admin.helpers import Browser
+from tests.conftest import now
 
 SignedIn = tuple[Browser, Any, Any]
 
@@ -246,3 +248,23 @@ def test_the_upload_page_offers_a_template_with_the_cycles_groups(
     # The template, filled in as it comes, checks out against this very cycle.
     sheet = read_recipients(text, {g.key: g.label for g in cycle.groups})
     assert [r.group for r in sheet.rows] == ["head", "trustee"] and sheet.problems == []
+
+
+def test_reminders_that_can_never_be_sent_are_named(
+    signed_in: SignedIn,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Invitation]],
+) -> None:
+    browser, _, trust = signed_in
+    cycle = make_cycle(
+        trust,
+        opens_at=now() + timedelta(days=1),
+        closes_at=now() + timedelta(days=10),
+        reminder_days="30,2",
+    )
+    add_people(cycle, {"headteacher": 3})
+    for url in (f"/admin/cycles/{cycle.id}", f"/admin/cycles/{cycle.id}/launch"):
+        page = browser.get(url).get_data(as_text=True)
+        assert "This reminder will not be sent:</strong>" in page, url
+        assert "30 days before the close" in page and "that day has already passed" in page
+        assert "<li>2 days before the close" not in page
