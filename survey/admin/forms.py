@@ -39,6 +39,7 @@ from survey.timeutil import (
     DateOutOfRange,
     local,
     parse_datetime,
+    utcnow,
 )
 
 LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
@@ -310,6 +311,9 @@ class CycleForm(Form):
         problem = self.opens_at and Cycle.check_dates(self.opens_at, self.closes_at)
         if problem:
             raise ValidationError(_sentence(problem))
+        if self.closes_at <= utcnow():
+            # Said now, not first at launch: a draft that could never open is no use.
+            raise ValidationError("The close date has already passed: choose a later one")
 
     def validate_reminder_days(self, field: StringField) -> None:
         try:

@@ -30,7 +30,7 @@ from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
 from survey.mail import outbox
 from survey.mail.messages import LINK_PLACEHOLDER, InvitationRenderer
-from survey.mail.reminders import remind_now
+from survey.mail.reminders import remind_now, skipped_reminders
 from survey.models import Cycle, CycleState, Invitation, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
@@ -92,6 +92,8 @@ BACK_AFTER_REFUSAL = {
     "admin.launch": "admin.launch",
     "admin.confirm_recipients": "admin.recipients",
     "admin.resend": "admin.invitations",
+    "admin.edit_invitation": "admin.invitations",
+    "admin.remove_invitation": "admin.invitations",
 }
 
 
@@ -376,6 +378,7 @@ def _render_cycle(
         has_report=_report(found) is not None,
         report_emails=queries.list_report_emails(db.session, found),
         clock_notice=presenters.get_clock_notice(db.session, found),
+        skipped_reminders=skipped_reminders(found) if found.opened_at is None else [],
         CycleState=CycleState,
         errors=errors or {},
         closes=closes,
@@ -449,6 +452,7 @@ def launch(cycle_id: int) -> ResponseReturnValue:
         total=sum(g.invited for g in groups),
         opens_now=found.opens_at <= utcnow(),
         comment_threshold=found.comment_threshold,
+        skipped_reminders=skipped_reminders(found),
     )
 
 
@@ -609,6 +613,15 @@ def recipients(cycle_id: int) -> ResponseReturnValue:
     return render_template("admin/recipients.html", **context)
 
 
+@bp.get("/cycles/<int:cycle_id>/recipients/template.csv")
+def recipients_template(cycle_id: int) -> ResponseReturnValue:
+    """A CSV to fill in: the header, and one example row per group of this cycle."""
+    found = _cycle(cycle_id)
+    response = Response(recipient_service.template_csv(found), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="people-to-invite.csv"'
+    return response
+
+
 @bp.post("/cycles/<int:cycle_id>/recipients/confirm")
 def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
@@ -637,15 +650,6 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 
-def _person_field(message: str) -> str:
-    """Which field of the add-one-person form a complaint of the recipient checks is about."""
-    lowered = message.lower().removeprefix("not added: ")
-    for name in ("name", "school", "group"):
-        if lowered.startswith(name) or lowered.startswith(f"unknown {name}"):
-            return name
-    return "email"
-
-
 @bp.post("/cycles/<int:cycle_id>/recipients/add")
 def add_person(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
@@ -665,7 +669,7 @@ def add_person(cycle_id: int) -> ResponseReturnValue:
             )
     except UserError as exc:
         message = _sentence(str(exc))
-        return _render_invitations(found, {_person_field(str(exc)): message}, form.data, 422)
+        return _render_invitations(found, {exc.field or "email": message}, form.data, 422)
     when = "now" if found.is_open else "when the cycle opens"
     flash(f"{invitation.email} added; their invitation will be sent {when}.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
@@ -705,6 +709,62 @@ def resend(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
         "already answered or said they will not take part (this page never says which).",
         "success",
     )
+    return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
+
+
+@bp.route("/cycles/<int:cycle_id>/invitations/<int:invitation_id>", methods=["GET", "POST"])
+def edit_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
+    """Correct one person's name, email, group or school (before they answer or decline)."""
+    found = _cycle(cycle_id)
+    invitation = recipient_service.get_cycle_invitation(db.session, found, invitation_id)
+    errors: dict[str, str] = {}
+    person = {
+        "email": invitation.email or "",
+        "name": invitation.name or "",
+        "group": invitation.group.key,
+        "school": invitation.school or "",
+    }
+    if request.method == "POST":
+        form = PersonForm(request.form)
+        person = dict(form.data)
+        if not form.validate():
+            errors = first_errors(form)
+        else:
+            try:
+                with db.savepoint():
+                    recipient_service.correct_invitation(
+                        db.session,
+                        found,
+                        invitation_id,
+                        email=form.email.data,
+                        name=form.name.data,
+                        group=form.group.data,
+                        school=form.school.data,
+                        actor=_actor(),
+                    )
+            except UserError as exc:
+                if exc.field is None:
+                    raise  # not about one field (the person has answered): the handler says so
+                errors[exc.field] = _sentence(str(exc))
+            else:
+                flash("Saved.", "success")
+                return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
+    page = render_template(
+        "admin/invitation.html",
+        trust=found.trust,
+        cycle=found,
+        invitation=invitation,
+        person=person,
+        errors=errors,
+    )
+    return page, 422 if errors else 200
+
+
+@bp.post("/cycles/<int:cycle_id>/invitations/<int:invitation_id>/remove")
+def remove_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
+    found = _cycle(cycle_id)
+    who = recipient_service.remove_invitation(db.session, found, invitation_id, _actor())
+    flash(f"{who} removed: their link no longer works and they are not counted.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 

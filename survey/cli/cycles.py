@@ -15,6 +15,7 @@ from survey.db import db
 from survey.errors import UserError
 from survey.mail.reminders import remind_now
 from survey.services import cycles as cycle_service
+from survey.services import recipients as recipient_service
 from survey.services.recipients import import_recipients
 from survey.templating import counted
 from survey.timeutil import parse_datetime
@@ -203,3 +204,51 @@ def cycle_sender_command(cycle_id: str, name: str, role: str, reply_to: str, not
     cycle_service.set_sender(db.session, cycle, sender, CLI_ACTOR)
     who = ", ".join(p for p in (cycle.sender_name, cycle.sender_role) if p) or "the trust"
     click.echo(f"cycle {cycle.id}: invitations come from {who}")
+
+
+invitation_group = AppGroup("invitation", help="Correct or remove one person invited to a cycle.")
+cycle_group.add_command(invitation_group)
+
+
+@invitation_group.command("edit")
+@click.argument("cycle_id")
+@click.argument("email")
+@click.option("--email", "new_email", default=None, help="The corrected address")
+@click.option("--name", default=None)
+@click.option("--group", default=None, help="A group's key or label")
+@click.option("--school", default=None)
+@user_errors
+def invitation_edit_command(
+    cycle_id: str,
+    email: str,
+    new_email: str | None,
+    name: str | None,
+    group: str | None,
+    school: str | None,
+) -> None:
+    """Correct the person invited at EMAIL (before they answer or decline)."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    invitation = recipient_service.find_invitation(db.session, cycle, email)
+    changed = recipient_service.correct_invitation(
+        db.session,
+        cycle,
+        invitation.id,
+        email=new_email if new_email is not None else str(invitation.email),
+        name=name if name is not None else invitation.name or "",
+        group=group if group is not None else invitation.group.key,
+        school=school if school is not None else invitation.school or "",
+        actor=CLI_ACTOR,
+    )
+    click.echo(f"{changed.email}: {changed.name or '(no name)'}, {changed.group.label}")
+
+
+@invitation_group.command("remove")
+@click.argument("cycle_id")
+@click.argument("email")
+@user_errors
+def invitation_remove_command(cycle_id: str, email: str) -> None:
+    """Remove the person invited at EMAIL (before they answer or decline)."""
+    cycle = cycle_service.get_cycle(db.session, cycle_id)
+    invitation = recipient_service.find_invitation(db.session, cycle, email)
+    who = recipient_service.remove_invitation(db.session, cycle, invitation.id, CLI_ACTOR)
+    click.echo(f"{who} removed from the cycle")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -34,6 +34,7 @@ from survey.models import (
     CycleState,
     DeliveryStatus,
     Invitation,
+    InvitationLink,
     MessageKind,
     OutboxMessage,
     OutboxStatus,
@@ -322,3 +323,20 @@ def report_page_url(cycle: Cycle) -> str | None:
         return external_url("admin.report", cycle_id=cycle.id)
     except BuildError:
         return None
+
+
+def forget_links_and_waiting_mail(session: Session, invitation: Invitation, reason: str) -> None:
+    """The links emailed to this invitation stop working and its emails still waiting are not
+    sent (an address corrected: whoever received the old one must not answer as this person)."""
+    session.execute(delete(InvitationLink).where(InvitationLink.invitation_id == invitation.id))
+    session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.invitation_id == invitation.id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        .values(
+            status=OutboxStatus.CANCELLED, last_error=reason, claim_token=None, claimed_until=None
+        )
+        .execution_options(synchronize_session=False)
+    )

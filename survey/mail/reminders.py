@@ -43,21 +43,49 @@ class ReminderSlot:
         return self.local_date.isoformat()
 
 
-def reminder_slots(cycle: Cycle) -> list[ReminderSlot]:
-    """The cycle's reminder times, earliest first (only those after it opens, before it closes)."""
+def _planned(cycle: Cycle) -> list[ReminderSlot]:
+    """Every reminder day the cycle's plan names, whether or not it falls inside the cycle."""
     zone = get_zone(cycle.trust.timezone)
-    closes_at = as_utc(cycle.closes_at)
-    opens_at = as_utc(cycle.opened_at or cycle.opens_at)
-    close_date = closes_at.astimezone(zone).date()
-    slots: dict[date, ReminderSlot] = {}
+    close_date = as_utc(cycle.closes_at).astimezone(zone).date()
+    planned = []
     for days in cycle.reminder_day_list:
         day = close_date - timedelta(days=days)
         if not cycle.remind_at_weekends and day.weekday() >= 5:
             day -= timedelta(days=day.weekday() - 4)  # Saturday, Sunday -> Friday
         at = datetime.combine(day, REMINDER_LOCAL_TIME, tzinfo=zone).astimezone(UTC)
-        if opens_at < at < closes_at:
-            slots.setdefault(day, ReminderSlot(days, day, at))
+        planned.append(ReminderSlot(days, day, at))
+    return planned
+
+
+def reminder_slots(cycle: Cycle) -> list[ReminderSlot]:
+    """The cycle's reminder times, earliest first (only those after it opens, before it closes)."""
+    opens_at, closes_at = as_utc(cycle.opened_at or cycle.opens_at), as_utc(cycle.closes_at)
+    slots: dict[date, ReminderSlot] = {}
+    for slot in _planned(cycle):
+        if opens_at < slot.at < closes_at:
+            slots.setdefault(slot.local_date, slot)
     return sorted(slots.values(), key=lambda slot: slot.at)
+
+
+@dataclass(frozen=True)
+class SkippedReminder:
+    slot: ReminderSlot
+    reason: str
+
+
+def skipped_reminders(cycle: Cycle, now: datetime | None = None) -> list[SkippedReminder]:
+    """The planned reminders that will never be sent, and why: their day falls before the
+    cycle opens, or has already passed before it was launched. Pages name them rather than
+    dropping them silently."""
+    moment = as_utc(now or utcnow())
+    opens_at = as_utc(cycle.opened_at or cycle.opens_at)
+    skipped = []
+    for slot in _planned(cycle):
+        if slot.at <= moment and cycle.opened_at is None:
+            skipped.append(SkippedReminder(slot, "that day has already passed"))
+        elif slot.at <= opens_at:
+            skipped.append(SkippedReminder(slot, "it falls before the cycle opens"))
+    return skipped
 
 
 def due_reminder(cycle: Cycle, now: datetime) -> ReminderSlot | None:

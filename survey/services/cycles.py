@@ -34,7 +34,13 @@ from survey.services.limits import (
     check_length,
     is_id,
 )
-from survey.services.recipients import RecipientRow, add_invitations, normalise_email
+from survey.services.recipients import (
+    INVITATION_EDIT,
+    INVITATION_REMOVE,
+    RecipientRow,
+    add_invitations,
+    normalise_email,
+)
 from survey.services.sealing import seal_cycle
 from survey.storage import request_scrub
 from survey.timeutil import DEFAULT_TIMEZONE, as_utc, get_zone, utcnow
@@ -375,10 +381,12 @@ def purge_cycle(session: Session, cycle: Cycle, actor: str, now: datetime | None
 def _scrub_audit_details(session: Session, cycle: Cycle, personal: set[str]) -> None:
     """Purged names and addresses leave the audit log too (longest first, so a name inside an
     address does not leave the rest of the address behind)."""
-    if not personal:
-        return
     ordered = sorted(personal, key=len, reverse=True)
     for event in session.scalars(select(AuditEvent).where(AuditEvent.cycle_id == cycle.id)):
+        if event.action in (INVITATION_EDIT, INVITATION_REMOVE):
+            # They may name people no longer invited (removed, or an address corrected).
+            event.detail = "[removed]"
+            continue
         detail = event.detail
         for value in ordered:
             detail = re.sub(re.escape(value), "[removed]", detail, flags=re.IGNORECASE)

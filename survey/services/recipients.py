@@ -17,15 +17,20 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from survey.errors import NotFound, UserError
-from survey.mail.outbox import enqueue_invitations, enqueue_resend
-from survey.models import Cycle, Invitation
+from survey.mail.outbox import (
+    enqueue_invitations,
+    enqueue_resend,
+    forget_links_and_waiting_mail,
+)
+from survey.models import Cycle, DeliveryStatus, Invitation
 from survey.queries import ADDED_AFTER_LAUNCH, list_invited_emails
 from survey.services.audit import record_event
 from survey.services.limits import length_problem
@@ -49,6 +54,8 @@ class RowProblem:
     line: int
     message: str
     raw: dict[str, str] = field(default_factory=dict)
+    # The column the first complaint is about (the one-person form shows it beside that field).
+    column: str = "email"
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
@@ -152,54 +159,85 @@ class InvitedSoFar:
         return None
 
 
+def group_choices(groups: Mapping[str, str] | Iterable[str]) -> dict[str, str]:
+    """The cycle's groups as key -> label (a plain list of keys is its own labels)."""
+    if isinstance(groups, Mapping):
+        return dict(groups)
+    return {key: key for key in groups}
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _group_key(value: str, groups: Mapping[str, str]) -> str | None:
+    """The key of the group `value` names, by its key or its label, in any letter case."""
+    wanted = _folded(value)
+    for key, label in groups.items():
+        if wanted in (_folded(key), _folded(label)):
+            return key
+    return None
+
+
 def check_recipient_row(
     cells: Sequence[str],
     line: int,
-    group_keys: Sequence[str],
+    group_list: Mapping[str, str] | Iterable[str],
     known: InvitedSoFar,
     header: Sequence[str] = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS),
 ) -> RecipientRow | RowProblem:
     """Check one person, as a row of a file (`cells` under `header`) or from the one-person
-    form: the same rules either way. A good address is added to `known`."""
-    issues = []
+    form: the same rules either way. A good address is added to `known`. The group may be
+    given by its key or its label, in any letter case."""
+    groups = group_choices(group_list)
+    issues: list[tuple[str, str]] = []  # (column, complaint)
+    cells = [cell or "" for cell in cells]  # a field the form left out is empty
     if any("\x00" in cell for cell in cells):
-        issues.append("contains a NUL character (is this really a CSV file?)")
+        issues.append(("email", "contains a NUL character (is this really a CSV file?)"))
         cells = [cell.replace("\x00", "") for cell in cells]
     raw = {
         name: (cells[i].strip() if i < len(cells) else "") for i, name in enumerate(header) if name
     }
     if len(cells) > len(header) and any(c.strip() for c in cells[len(header) :]):
-        issues.append(f"more cells than the header has columns ({len(cells)})")
+        issues.append(("email", f"more cells than the header has columns ({len(cells)})"))
     email = raw.get("email", "")
     if not email:
-        issues.append("email is empty")
+        issues.append(("email", "email is empty"))
     else:
         try:
             email = normalise_email(email)
         except EmailNotValidError as exc:
-            issues.append(f"{email!r} is not a valid email address ({exc})")
+            issues.append(("email", f"{email!r} is not a valid email address ({exc})"))
         else:
             taken = known.problem(email, line)
             if taken:
-                issues.append(taken)
+                issues.append(("email", taken))
     for column, attribute in (("name", Invitation.name), ("school", Invitation.school)):
         problem = length_problem(raw.get(column, ""), attribute, column)
         if problem:
-            issues.append(problem)
-    group = raw.get("group", "").strip().lower()
+            issues.append((column, problem))
+    group = raw.get("group", "").strip()
     if not group:
-        issues.append("group is empty")
-    elif group not in group_keys:
+        issues.append(("group", "group is empty"))
+    elif _group_key(group, groups) is None:
         issues.append(
-            f"unknown group {raw.get('group')!r} (this cycle's groups: {', '.join(group_keys)})"
+            (
+                "group",
+                f"unknown group {group!r} (this cycle's groups: "
+                + ", ".join(f"{key} ({label})" for key, label in groups.items())
+                + ")",
+            )
         )
     if issues:
-        return RowProblem(line, "; ".join(issues), raw)
+        return RowProblem(line, "; ".join(m for _, m in issues), raw, issues[0][0])
+    group = _group_key(group, groups) or group
     return RecipientRow(line, email, raw.get("name", ""), group, raw.get("school", ""))
 
 
 def read_recipients(
-    data: bytes | str, group_keys: list[str], invited_emails: Iterable[str] = ()
+    data: bytes | str,
+    groups: Mapping[str, str] | Iterable[str],
+    invited_emails: Iterable[str] = (),
 ) -> RecipientSheet:
     """Check the whole file and return every good row and every problem with its line number.
 
@@ -239,7 +277,7 @@ def read_recipients(
                 continue  # blank lines (common at the end of exports)
             if len(rows) + len(problems) >= MAX_ROWS:
                 raise UserError(f"the file has more than {MAX_ROWS} rows; split it")
-            checked = check_recipient_row(cells, line, group_keys, known, header)
+            checked = check_recipient_row(cells, line, groups, known, header)
             if isinstance(checked, RowProblem):
                 problems.append(checked)
             else:
@@ -297,7 +335,11 @@ def add_invitations(
 def check_recipients(session: Session, cycle: Cycle, data: bytes | str) -> RecipientSheet:
     """Check a file against the cycle's groups and invitations, without saving anything."""
     cycle.ensure_accepts_invitations()
-    return read_recipients(data, [g.key for g in cycle.groups], list_invited_emails(session, cycle))
+    return read_recipients(data, cycle_groups(cycle), list_invited_emails(session, cycle))
+
+
+def cycle_groups(cycle: Cycle) -> dict[str, str]:
+    return {g.key: g.label for g in cycle.groups}
 
 
 def import_recipients(
@@ -323,15 +365,107 @@ def add_one_person(
     """Invite one more person, checked by exactly the rules a file's row is checked by."""
     cycle.ensure_accepts_invitations()
     known = InvitedSoFar.of(list_invited_emails(session, cycle))
-    checked = check_recipient_row(
-        [email, name, group, school], 1, [g.key for g in cycle.groups], known
-    )
+    checked = check_recipient_row([email, name, group, school], 1, cycle_groups(cycle), known)
     if isinstance(checked, RowProblem):
         # "Not added:" first, so that the message never starts with the address (the page
         # capitalises a message's first letter, which would change the address shown).
-        raise UserError(f"not added: {checked.message}")
+        raise UserError(f"not added: {checked.message}", field=checked.column)
     (invitation,) = add_invitations(session, cycle, [checked], actor)
     return invitation
+
+
+# The audit actions that name a person invited to a cycle; a purge blanks their details.
+INVITATION_EDIT = "invitation.edit"
+INVITATION_REMOVE = "invitation.remove"
+
+
+def _changeable(session: Session, cycle: Cycle, invitation_id: int) -> Invitation:
+    """The invitation, if it may still be corrected or removed: the cycle takes invitations and
+    the person has neither answered nor declined (an answer is already counted under its group,
+    so the invitation behind it stays as it is)."""
+    cycle.ensure_accepts_invitations()
+    invitation = get_cycle_invitation(session, cycle, invitation_id)
+    session.refresh(invitation, with_for_update=True)  # no submit slips in meanwhile
+    if invitation.is_completed or invitation.is_declined:
+        raise UserError(
+            "this person has already answered or said they will not take part, so their "
+            "invitation can no longer be changed or removed: an answer stays counted under the "
+            "group it was given in"
+        )
+    if invitation.is_purged or not invitation.email:
+        raise UserError("this invitation's personal data has been removed")
+    return invitation
+
+
+def _who(invitation: Invitation) -> str:
+    return f"{invitation.name} <{invitation.email}>" if invitation.name else str(invitation.email)
+
+
+def correct_invitation(
+    session: Session,
+    cycle: Cycle,
+    invitation_id: int,
+    *,
+    email: str,
+    name: str,
+    group: str,
+    school: str,
+    actor: str,
+) -> Invitation:
+    """Correct one person's name, email, group or school, by the rules a new row is checked by.
+    A new address gets a fresh invitation (if the cycle is open) and the links sent to the old
+    one stop working; emails still waiting for the old address are not sent."""
+    invitation = _changeable(session, cycle, invitation_id)
+    others = [e for e in list_invited_emails(session, cycle) if e != invitation.email]
+    checked = check_recipient_row(
+        [email, name, group, school], 1, cycle_groups(cycle), InvitedSoFar.of(others)
+    )
+    if isinstance(checked, RowProblem):
+        raise UserError(f"not changed: {checked.message}", field=checked.column)
+    before = _who(invitation)
+    groups = {g.key: g for g in cycle.groups}
+    changes = []
+    if checked.email != invitation.email:
+        changes.append(f"email {invitation.email} → {checked.email}")
+    if (checked.name or None) != invitation.name:
+        changes.append(f"name {invitation.name or '(none)'} → {checked.name or '(none)'}")
+    if groups[checked.group].id != invitation.group_id:
+        changes.append(f"group {invitation.group.label} → {groups[checked.group].label}")
+    if (checked.school or None) != invitation.school:
+        changes.append(f"school {invitation.school or '(none)'} → {checked.school or '(none)'}")
+    if not changes:
+        return invitation
+    new_address = checked.email != invitation.email
+    invitation.email, invitation.name = checked.email, checked.name or None
+    invitation.group_id, invitation.school = groups[checked.group].id, checked.school or None
+    session.flush()
+    session.expire(invitation, ["group"])
+    if new_address:
+        forget_links_and_waiting_mail(session, invitation, "the address was corrected")
+        invitation.delivery_status, invitation.delivery_error = DeliveryStatus.PENDING, None
+        if cycle.is_open and invitation.sent_at is not None:
+            invitation.sent_at = None
+            session.flush()
+            enqueue_resend(session, invitation)
+        else:
+            invitation.sent_at = None
+    record_event(
+        session, actor, INVITATION_EDIT, cycle=cycle, detail=f"{before}: {'; '.join(changes)}"
+    )
+    session.flush()
+    return invitation
+
+
+def remove_invitation(session: Session, cycle: Cycle, invitation_id: int, actor: str) -> str:
+    """Remove one person who has not answered: their links stop working, nothing more is sent
+    to them, and they leave the counts. Returns who it was, for the page to say."""
+    invitation = _changeable(session, cycle, invitation_id)
+    who, label = _who(invitation), invitation.group.label
+    session.execute(delete(Invitation).where(Invitation.id == invitation.id))
+    session.expunge(invitation)
+    record_event(session, actor, INVITATION_REMOVE, cycle=cycle, detail=f"{who} from {label}")
+    session.flush()
+    return who
 
 
 def get_cycle_invitation(session: Session, cycle: Cycle, invitation_id: int) -> Invitation:
@@ -353,3 +487,27 @@ def resend_invitation(session: Session, cycle: Cycle, invitation_id: int, actor:
     record_event(session, actor, "invitation.resend", cycle=cycle, detail=str(invitation.email))
     session.flush()
     return invitation
+
+
+def find_invitation(session: Session, cycle: Cycle, email: str) -> Invitation:
+    """The cycle's invitation to `email` (the same mailbox, in any letter case)."""
+    wanted = mailbox_key(email.strip())
+    for invitation in session.scalars(
+        select(Invitation).where(Invitation.cycle_id == cycle.id, Invitation.email.is_not(None))
+    ):
+        if mailbox_key(str(invitation.email)) == wanted:
+            return invitation
+    raise NotFound(f"nobody invited to this cycle has the address {email.strip()!r}")
+
+
+def template_csv(cycle: Cycle) -> str:
+    """A file to fill in: the header and one example row per group (by its label, which the
+    group column accepts as well as the key). UTF-8 with a BOM, so that Excel opens it right."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS])
+    for number, group in enumerate(cycle.groups, start=1):
+        writer.writerow(
+            [f"person{number}@school.example", f"Example person {number}", group.label, ""]
+        )
+    return "\ufeff" + out.getvalue()

@@ -164,6 +164,12 @@ def test_bad_input_is_shown_beside_each_field_and_nothing_is_saved(
     assert 'value="2"' in page  # what was typed is kept
     backwards = browser.post(url, cycle_form(opens="2030-07-19T09:00", closes="2030-07-01T09:00"))
     assert "The close date must be after the open date" in backwards.get_data(as_text=True)
+    # A close date already past is said when the draft is saved, beside the field, not at launch.
+    past = browser.post(url, cycle_form(opens="2020-07-01T09:00", closes="2020-07-19T17:00"))
+    assert past.status_code == 422
+    said = past.get_data(as_text=True)
+    assert '<p class="error-message" id="closes-error">' in said
+    assert "The close date has already passed: choose a later one" in said
     unknown = browser.post(url, cycle_form(scope="codes", scope_codes="1A, 9Z"))
     assert unknown.status_code == 422
     assert "unknown element code 9Z" in unknown.get_data(as_text=True)
