@@ -68,6 +68,7 @@ def random_response_id() -> str:
 # Trusts and the people who run them
 # --------------------------------------------------------------------------------------------
 
+
 class AdminRole(enum.StrEnum):
     """What a member of a trust may do there: an admin everything, a viewer only read."""
 

@@ -25,10 +25,10 @@ from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
 from survey.db import db, writes_on_get
 from survey.errors import NotFound, UserError
-from survey.models import Cycle, CycleState, Report, Trust
+from survey.models import AdminRole, Cycle, CycleState, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
-from survey.services import accounts, admin_views
+from survey.services import accounts, admin_views, team
 from survey.services import cycles as cycle_service
 from survey.services.audit import record_event
 from survey.services.frameworks import (
@@ -138,7 +138,13 @@ def create_trust() -> ResponseReturnValue:
 @bp.get("/trusts/<slug>")
 def trust(slug: str) -> ResponseReturnValue:
     found = _trust(slug)
-    return render_template("admin/trust.html", trust=found, cycles=list(reversed(found.cycles)))
+    return render_template(
+        "admin/trust.html",
+        trust=found,
+        cycles=list(reversed(found.cycles)),
+        members=team.list_members(db.session, found),
+        AdminRole=AdminRole,
+    )
 
 
 @bp.get("/trusts/<slug>/audit")

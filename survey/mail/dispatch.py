@@ -53,6 +53,7 @@ from survey.mail.messages import (
     build_email,
     fill_link,
 )
+from survey.mail.outbox import ADMIN_LINK_KINDS
 from survey.mail.transport import (
     ConnectionFailure,
     DeliveryFailure,
@@ -61,6 +62,7 @@ from survey.mail.transport import (
     transport_from_config,
 )
 from survey.models import (
+    AdminLinkPurpose,
     Cycle,
     CycleState,
     DeliveryStatus,
@@ -70,6 +72,7 @@ from survey.models import (
     OutboxStatus,
     Report,
 )
+from survey.services.admin_links import find_admin_by_address, mint_admin_link
 from survey.services.links import mint_link
 from survey.timeutil import as_utc, utcnow
 
@@ -78,7 +81,13 @@ log = logging.getLogger(__name__)
 REPORT_ATTACHMENTS = ("report.pdf", "results.xlsx")
 PERSONAL_KINDS = (MessageKind.INVITATION, MessageKind.REMINDER)
 # Kinds someone is waiting for: a temporary failure never gives up on them (only a 5xx does).
-WAITED_FOR_KINDS = (MessageKind.REPORT, MessageKind.ADMIN_LOGIN)
+WAITED_FOR_KINDS = (MessageKind.REPORT, *ADMIN_LINK_KINDS)
+# The single-use link each admin email carries, minted when it is sent.
+ADMIN_LINK_PURPOSES = {
+    MessageKind.ADMIN_LOGIN: AdminLinkPurpose.SIGN_IN,
+    MessageKind.ADMIN_INVITE: AdminLinkPurpose.INVITE,
+    MessageKind.PASSWORD_RESET: AdminLinkPurpose.PASSWORD_RESET,
+}
 
 
 @dataclass
@@ -355,6 +364,9 @@ def _cancel_reason(session: Session, row: OutboxMessage) -> str | None:
     """Why a row should no longer be sent, if it should not."""
     if not row.recipient:
         return "no recipient (personal data removed)"
+    if row.kind in ADMIN_LINK_KINDS:
+        admin = find_admin_by_address(session, row.recipient)
+        return None if admin is not None and admin.is_active else "no active account"
     if row.kind not in PERSONAL_KINDS:
         return None
     # Fresh from the database: the session lives for the whole run and its objects may be stale
@@ -415,6 +427,12 @@ def _prepare(
         invitation = session.get(Invitation, row.invitation_id)
         assert invitation is not None
         text, html_body = fill_link(text, html_body, mint_link(session, invitation))
+    elif row.kind in ADMIN_LINK_KINDS:
+        # The link's 15 minutes (or its purpose's lifetime) start now, when it is sent.
+        admin = find_admin_by_address(session, str(row.recipient))
+        assert admin is not None
+        link = mint_admin_link(session, admin, ADMIN_LINK_PURPOSES[row.kind], at)
+        text, html_body = fill_link(text, html_body, link)
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
     message = build_email(
