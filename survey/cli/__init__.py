@@ -14,7 +14,7 @@ from flask.cli import FlaskGroup
 
 from jobs.cli import jobs_group
 from survey import create_app
-from survey.cli.admins import create_admin_command
+from survey.cli.admins import admin_group, create_admin_command
 from survey.cli.cycles import cycle_group
 from survey.cli.demo import demo_command
 from survey.cli.frameworks import framework_group
@@ -25,6 +25,7 @@ from survey.cli.trusts import trust_group
 COMMANDS: tuple[click.Command, ...] = (
     init_command,
     create_admin_command,
+    admin_group,
     serve_command,
     trust_group,
     framework_group,

@@ -202,14 +202,16 @@ def invite_member(
     trust: Trust,
     email: str,
     role: AdminRole,
-    inviter: AdminUser,
+    inviter: AdminUser | None,
     *,
+    actor: str | None = None,
     name: str = "",
     now: datetime | None = None,
 ) -> AdminUser:
     """Make the person a member of the trust with `role` and email them an invitation with a
     single-use link to choose a password. An address with no account gets one, with no usable
-    password until they choose it (or sign in by emailed link)."""
+    password until they choose it (or sign in by emailed link). `inviter` is the admin who
+    invites (named in the email); None for the operator at the command line (`actor`)."""
     try:
         address = normalise_email(email)
     except Exception as exc:
@@ -238,7 +240,10 @@ def invite_member(
     elif not admin.is_active:
         raise UserError(f"the account {admin.email} has been deactivated", field="email")
     session.execute(trust_admins.insert().values(trust_id=trust.id, admin_id=admin.id, role=role))
-    inviter_name = f"{inviter.name} ({inviter.email})" if inviter.name else inviter.email
+    if inviter is None:
+        inviter_name = "The operator of this mat-review service"
+    else:
+        inviter_name = f"{inviter.name} ({inviter.email})" if inviter.name else inviter.email
     rendered = render_email(
         "admin-invite",
         trust_name=trust.name,
@@ -254,7 +259,7 @@ def invite_member(
     enqueue_admin_email(session, MessageKind.ADMIN_INVITE, admin.email, rendered, now=now)
     record_event(
         session,
-        inviter.email,
+        actor or (inviter.email if inviter is not None else "cli"),
         "trust.member-invite",
         trust=trust,
         detail=f"{admin.email}: {role.value}",

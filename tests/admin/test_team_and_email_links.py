@@ -433,3 +433,48 @@ def test_asking_for_sign_in_links_is_rate_limited(
         )
         session.rollback()
     assert waiting == 1
+
+
+def test_the_command_line_invites_changes_roles_removes_and_sends_links(
+    app: Flask,
+    session: Session,
+    smtp: SmtpSink,
+    runner: Any,
+    oak: tuple[Trust, AdminUser, Cycle],
+) -> None:
+    trust, ceo, _cycle = oak
+    slug = trust.slug
+    invited = runner.invoke(args=["admin", "invite", "--trust", slug, PA, "--name", "Pat"])
+    assert invited.exit_code == 0, invited.output
+    assert f"{PA} invited to {slug} as viewer" in invited.output
+    listed = runner.invoke(args=["admin", "list", "--trust", slug])
+    assert listed.output.splitlines() == [
+        f"{CEO}\tadmin\tnot signed in yet",
+        f"{PA}\tviewer\tnot signed in yet",
+    ]
+    last = runner.invoke(args=["admin", "role", "--trust", slug, CEO, "viewer"])
+    assert last.exit_code == 1 and "is the only admin" in last.output
+    assert runner.invoke(args=["admin", "role", "--trust", slug, PA, "admin"]).exit_code == 0
+    removed = runner.invoke(args=["admin", "remove", "--trust", slug, CEO])
+    assert removed.exit_code == 0, removed.output
+    assert team.get_role(session, ceo, trust) is None
+    stranger = runner.invoke(args=["admin", "remove", "--trust", slug, "who@oak.example"])
+    assert stranger.exit_code == 1 and "no admin with email" in stranger.output
+    assert runner.invoke(args=["admin", "send-sign-in-link", PA]).exit_code == 0
+    assert runner.invoke(args=["admin", "send-password-reset", PA]).exit_code == 0
+    send_mail(session)
+    subjects = sorted(m["Subject"] for m in smtp.to(PA))
+    assert subjects == [
+        "Reset your mat-review password",
+        "The operator of this mat-review service has invited you to Oak Learning Trust's "
+        "self-review on mat-review",
+        "Your sign-in link for mat-review",
+    ]
+    with read_only():
+        actors = set(
+            session.scalars(
+                select(AuditEvent.actor).where(AuditEvent.action.like("trust.member-%"))
+            )
+        )
+        session.rollback()
+    assert actors == {"cli"}
