@@ -139,7 +139,9 @@ def test_a_viewer_invited_by_email_signs_in_by_emailed_link_and_every_post_is_re
     page = ceo_browser.get(trust_page).get_data(as_text=True)
     assert f"{PA} is now a viewer of {trust.name}" in page
     assert re.search(
-        r"Pat Assistant<br><span class=\"mono\">pa@oak.example</span>.*?Viewer", page, re.S
+        r"<strong>Pat Assistant</strong> <span class=\"mono\">pa@oak.example</span></p>\s*"
+        r"<p class=\"member-role\">Viewer",
+        page,
     )
     with read_only():
         row = session.scalars(
