@@ -285,16 +285,16 @@ def request_sign_in_link(session: Session, email: str, *, now: datetime | None =
     """Queue an `admin-login` email if the address has an active account; otherwise nothing.
     Says nothing either way (no account enumeration)."""
     admin = _active_account(session, email)
-    if admin is None:
-        return
     rendered = render_email(
         "admin-login",
         trust_name="mat-review",
-        name=admin.name,
-        email=admin.email,
+        name=admin.name if admin is not None else "",
+        email=admin.email if admin is not None else email,
         lifetime=lifetime_text(AdminLinkPurpose.SIGN_IN),
         link=LINK_PLACEHOLDER,
     )
+    if admin is None:
+        return  # rendered all the same, so the answer takes about as long either way
     enqueue_admin_email(session, MessageKind.ADMIN_LOGIN, admin.email, rendered, now=now)
     record_event(session, admin.email, "admin.sign-in-link-requested")
     session.flush()
@@ -303,16 +303,16 @@ def request_sign_in_link(session: Session, email: str, *, now: datetime | None =
 def request_password_reset(session: Session, email: str, *, now: datetime | None = None) -> None:
     """Queue a `password-reset` email if the address has an active account; otherwise nothing."""
     admin = _active_account(session, email)
-    if admin is None:
-        return
     rendered = render_email(
         "password-reset",
         trust_name="mat-review",
-        name=admin.name,
-        email=admin.email,
+        name=admin.name if admin is not None else "",
+        email=admin.email if admin is not None else email,
         lifetime=lifetime_text(AdminLinkPurpose.PASSWORD_RESET),
         link=LINK_PLACEHOLDER,
     )
+    if admin is None:
+        return  # rendered all the same, so the answer takes about as long either way
     enqueue_admin_email(session, MessageKind.PASSWORD_RESET, admin.email, rendered, now=now)
     record_event(session, admin.email, "admin.password-reset-requested")
     session.flush()

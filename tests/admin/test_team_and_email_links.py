@@ -17,14 +17,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from mail.smtp_sink import SmtpSink
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from survey.db import read_only
+from survey.db import make_engine, read_only
 from survey.mail.dispatch import dispatch
 from survey.mail.messages import LINK_PLACEHOLDER
+from survey.migrate import upgrade_database
 from survey.models import (
     AdminLink,
     AdminRole,
@@ -480,3 +482,44 @@ def test_the_command_line_invites_changes_roles_removes_and_sends_links(
         )
         session.rollback()
     assert actors == {"cli"}
+
+
+def test_the_migration_lets_the_outbox_hold_the_new_kinds_and_members_hold_roles(
+    fresh_database_url: str,
+) -> None:
+    upgrade_database(fresh_database_url)
+    engine = make_engine(fresh_database_url)
+    row = {
+        "subject": "s",
+        "body_text": "t",
+        "body_html": "h",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": utcnow(),
+        "created_at": utcnow(),
+    }
+    outbox = sa.table("outbox", *(sa.column(c) for c in ("dedupe_key", "kind", "message_id", *row)))
+    with engine.begin() as conn:
+        for kind in ("admin-invite", "password-reset", "admin-login"):
+            conn.execute(outbox.insert().values(dedupe_key=kind, kind=kind, message_id=kind, **row))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(outbox.insert().values(dedupe_key="x", kind="bogus", message_id="x", **row))
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO trusts (slug, name, timezone, created_at) "
+                "VALUES ('t', 'T', 'Europe/London', '2026-01-01')"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO admin_users "
+                "(email, name, password_hash, is_superuser, is_active, created_at) "
+                "VALUES ('a@b.example', '', 'x', false, true, '2026-01-01')"
+            )
+        )
+        conn.execute(sa.text("INSERT INTO trust_admins (trust_id, admin_id) VALUES (1, 1)"))
+        assert conn.execute(sa.text("SELECT role FROM trust_admins")).scalar_one() == "admin"
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text("UPDATE trust_admins SET role = 'owner'"))
+    engine.dispose()
