@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from survey.admin import auth, bp
 from survey.db import db
@@ -24,6 +25,18 @@ LINK_NOT_VALID = (
     "This link is not valid: it has been used already, it has expired, or it is not complete. "
     "You can ask for a new one."
 )
+
+
+LINK_ENDPOINTS = frozenset({"admin.link_sign_in", "admin.set_password"})
+
+
+@bp.after_request
+def _no_referrer(response: WerkzeugResponse) -> WerkzeugResponse:
+    # The token is in this page's URL: no Referer may carry it anywhere, not even to our own CSS
+    # (whose request line a server's log would keep).
+    if request.endpoint in LINK_ENDPOINTS:
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _link_not_valid() -> ResponseReturnValue:
