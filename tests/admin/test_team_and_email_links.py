@@ -278,6 +278,19 @@ def test_sign_in_links_work_once_and_only_for_15_minutes(
     session.commit()
     assert audit_actions(session).count("admin.sign-in-by-link") == 1
 
+    # A deactivated account's link stops working, and its waiting emails are not sent.
+    team.request_sign_in_link(session, CEO, now=sent_at)
+    send_mail(session, now=sent_at)
+    unused = last_link(smtp, CEO, SIGN_IN_LINK)
+    team.request_sign_in_link(session, CEO, now=sent_at)
+    admin.is_active = False
+    session.commit()
+    assert team.sign_in_with_link(session, unused, now=sent_at + timedelta(minutes=1)) is None
+    delivered = len(smtp.to(CEO))
+    session.commit()
+    result = dispatch(session, now=sent_at)
+    assert (result.sent, result.cancelled) == (0, 1) and len(smtp.to(CEO)) == delivered
+
 
 def test_asking_for_a_link_says_the_same_whether_or_not_the_address_has_an_account(
     app: Flask, session: Session, smtp: SmtpSink, make_admin: Callable[..., AdminUser]
