@@ -13,7 +13,8 @@ transaction open (its work is never committed or rolled back here).
    up front (`BEGIN IMMEDIATE`, see survey/db.py), so claims are serialised. A claim is a random
    `claim_token` plus `claimed_until`; a claim nobody releases lapses after `MAIL_CLAIM_SECONDS`.
 2. Per row: check the claim is still ours and extend it, check the message still applies
-   (a reminder to someone who has since answered is cancelled), mint the personal link, commit.
+   (a reminder to someone who has since answered is cancelled), mint the personal link (or an
+   admin email's single-use link, survey/services/admin_links.py), commit.
 3. Hand the message to the server (no transaction open, so SQLite's write lock is free), by a
    deadline: `MAIL_MESSAGE_SECONDS` for the message, and never past the run's own deadline
    (`MAIL_RUN_SECONDS`). The transport enforces it whatever the server does (see

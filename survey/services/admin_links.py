@@ -124,8 +124,12 @@ def use_admin_link(
 
 def find_admin_by_address(session: Session, address: str) -> AdminUser | None:
     """The account an admin email was queued for (addresses match case-insensitively)."""
+    # Fresh from the database: the dispatcher's session lives for a whole run, and the account
+    # may have been deactivated since it began.
     return session.scalar(
-        select(AdminUser).where(func.lower(AdminUser.email) == address.strip().lower())
+        select(AdminUser)
+        .where(func.lower(AdminUser.email) == address.strip().lower())
+        .execution_options(populate_existing=True)
     )
 
 
