@@ -71,11 +71,27 @@ def random_response_id() -> str:
 # Trusts and the people who run them
 # --------------------------------------------------------------------------------------------
 
+
+class AdminRole(enum.StrEnum):
+    """What a member of a trust may do there: an admin everything, a viewer only read."""
+
+    ADMIN = "admin"
+    VIEWER = "viewer"
+
+
 trust_admins = Table(
     "trust_admins",
     Base.metadata,
     Column("trust_id", ForeignKey("trusts.id", ondelete="CASCADE"), primary_key=True),
     Column("admin_id", ForeignKey("admin_users.id", ondelete="CASCADE"), primary_key=True),
+    # The member's role in this trust (survey/services/team.py reads and changes it).
+    Column(
+        "role",
+        _enum(AdminRole, "admin_role"),
+        nullable=False,
+        default=AdminRole.ADMIN,
+        server_default=AdminRole.ADMIN.value,
+    ),
 )
 
 
@@ -129,6 +145,33 @@ class AdminSession(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Fixed at sign-in (PERMANENT_SESSION_LIFETIME later); using a session does not extend it.
+    expires_at: Mapped[datetime]
+
+    admin: Mapped[AdminUser] = relationship()
+
+
+class AdminLinkPurpose(enum.StrEnum):
+    SIGN_IN = "sign-in"  # an emailed sign-in link (kind admin-login)
+    PASSWORD_RESET = "password-reset"
+    INVITE = "invite"  # an invitation to a trust: set a password
+
+
+class AdminLink(Base):
+    """A single-use link emailed to an admin: sign in, reset the password, or accept an invitation.
+
+    Minted by the dispatcher when it sends the email (never stored in the outbox); only the
+    SHA-256 of the link's random token is kept, so a copy of the database holds no usable link.
+    The row is deleted when the link is used (single use) and once it has expired.
+    """
+
+    __tablename__ = "admin_links"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256, hex
+    admin_id: Mapped[int] = mapped_column(
+        ForeignKey("admin_users.id", ondelete="CASCADE"), index=True
+    )
+    purpose: Mapped[AdminLinkPurpose] = mapped_column(_enum(AdminLinkPurpose, "admin_link_purpose"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
 
     admin: Mapped[AdminUser] = relationship()
@@ -565,6 +608,8 @@ class MessageKind(enum.StrEnum):
     REMINDER = "reminder"
     REPORT = "report"
     ADMIN_LOGIN = "admin-login"
+    ADMIN_INVITE = "admin-invite"
+    PASSWORD_RESET = "password-reset"
 
 
 class OutboxStatus(enum.StrEnum):

@@ -1,7 +1,7 @@
 """invitation sender: the person invitations come from, their Reply-To and a personal note
 
 Revision ID: 0008_invitation_sender
-Revises: 0005_drop_scheduler_leases
+Revises: 0007_admin_roles
 Create Date: 2026-11-24 17:10:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_invitation_sender"
-down_revision: str | None = "0005_drop_scheduler_leases"
+down_revision: str | None = "0007_admin_roles"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

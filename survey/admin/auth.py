@@ -44,7 +44,14 @@ from survey.services.accounts import (
 from survey.services.audit import record_event
 
 SESSION_KEY = "admin_session"
-PUBLIC_ENDPOINTS = {"admin.login"}
+# Pages anyone may open: signing in, and the emailed-link pages (survey/admin/email_links.py).
+PUBLIC_ENDPOINTS = {
+    "admin.login",
+    "admin.request_sign_in_link",
+    "admin.link_sign_in",
+    "admin.forgot_password",
+    "admin.set_password",
+}
 SIGN_IN_ERROR = "The email address or password is not right, or the account is not active."
 SIGN_IN_LIMIT = "10/minute"
 
@@ -118,6 +125,17 @@ def _email_key() -> str:
     return "sign-in:" + normalise_login_email(request.form.get("email", ""))[:320]
 
 
+def begin_signed_in_session(admin: AdminUser) -> None:
+    """Sign this browser in as `admin` (by password or by an emailed link): any session it held
+    ends, and a fresh cookie session with a new token starts, so nothing from before the
+    sign-in is carried over."""
+    end_admin_session(db.session, session.get(SESSION_KEY))
+    token = start_admin_session(db.session, admin, current_app.permanent_session_lifetime)
+    session.clear()
+    session.permanent = True
+    session[SESSION_KEY] = token
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(SIGN_IN_LIMIT, methods=["POST"])
 @limiter.limit(SIGN_IN_LIMIT, methods=["POST"], key_func=_email_key)
@@ -131,13 +149,7 @@ def login() -> ResponseReturnValue:
         admin = authenticate(db.session, email, request.form.get("password", ""))
         if admin is not None:
             next_url = _safe_next(_requested_next())
-            end_admin_session(db.session, session.get(SESSION_KEY))
-            lifetime = current_app.permanent_session_lifetime
-            token = start_admin_session(db.session, admin, lifetime)
-            # A fresh session with a new token: nothing from before the sign-in is carried over.
-            session.clear()
-            session.permanent = True
-            session[SESSION_KEY] = token
+            begin_signed_in_session(admin)
             return redirect(next_url, code=303)
         # The failed attempt is in the audit log: the page is returned, so it is committed.
         error = SIGN_IN_ERROR

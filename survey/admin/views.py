@@ -31,10 +31,10 @@ from survey.errors import NotFound, UserError
 from survey.mail import outbox
 from survey.mail.messages import LINK_PLACEHOLDER, InvitationRenderer
 from survey.mail.reminders import remind_now, skipped_reminders
-from survey.models import Cycle, CycleState, Invitation, Report, Trust
+from survey.models import AdminRole, Cycle, CycleState, Invitation, Report, Trust
 from survey.queries import count_invitations
 from survey.reports.stored import get_report, stored_report_html
-from survey.services import accounts
+from survey.services import accounts, team
 from survey.services import cycles as cycle_service
 from survey.services import recipients as recipient_service
 from survey.services.audit import record_event
@@ -165,7 +165,13 @@ def create_trust() -> ResponseReturnValue:
 @bp.get("/trusts/<slug>")
 def trust(slug: str) -> ResponseReturnValue:
     found = _trust(slug)
-    return render_template("admin/trust.html", trust=found, cycles=list(reversed(found.cycles)))
+    return render_template(
+        "admin/trust.html",
+        trust=found,
+        cycles=list(reversed(found.cycles)),
+        members=team.list_members(db.session, found),
+        AdminRole=AdminRole,
+    )
 
 
 @bp.get("/trusts/<slug>/audit")

@@ -15,7 +15,7 @@ from flask.cli import FlaskGroup
 
 from jobs.cli import jobs_group
 from survey import create_app
-from survey.cli.admins import create_admin_command
+from survey.cli.admins import admin_group, create_admin_command
 from survey.cli.cycles import cycle_group
 from survey.cli.demo import demo_command
 from survey.cli.frameworks import framework_group
@@ -27,6 +27,7 @@ from survey.config import ConfigError
 COMMANDS: tuple[click.Command, ...] = (
     init_command,
     create_admin_command,
+    admin_group,
     serve_command,
     trust_group,
     framework_group,

@@ -7,14 +7,15 @@ import secrets
 import sys
 
 import click
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from survey.cli.common import CLI_ACTOR, user_errors
 from survey.db import db
 from survey.errors import UserError
-from survey.models import AdminUser
+from survey.models import AdminRole, AdminUser, Trust
 from survey.services import cycles as cycle_service
+from survey.services import team
 from survey.services.accounts import find_admin, hash_password, reset_admin_password
 from survey.services.limits import check_length
 from survey.services.recipients import normalise_email
@@ -83,3 +84,92 @@ def create_admin_command(
     click.echo(f"admin {address} created ({scope})")
     if generated:
         click.echo(f"password (shown once): {password}")
+
+
+# -- `mat-review admin ...`: a trust's co-admins and the emailed links ----------------------------
+
+admin_group = AppGroup("admin", help="A trust's admins and viewers, and emailed sign-in links.")
+
+
+def _member_id(trust: Trust, email: str) -> int:
+    admin = find_admin(db.session, email)
+    if admin is None:
+        raise UserError(f"no admin with email {email.strip()}")
+    if team.get_role(db.session, admin, trust) is None or admin.is_superuser:
+        raise UserError(f"{admin.email} is not a member of {trust.name}")
+    return admin.id
+
+
+@admin_group.command("list")
+@click.option("--trust", "slug", required=True, help="The trust's slug.")
+@user_errors
+def admin_list_command(slug: str) -> None:
+    """The trust's members: email, role, and whether they have signed in yet."""
+    trust = cycle_service.get_trust(db.session, slug)
+    for member in team.list_members(db.session, trust):
+        state = "signed in before" if member.has_signed_in else "not signed in yet"
+        click.echo(f"{member.email}\t{member.role.value}\t{state}")
+
+
+@admin_group.command("invite")
+@click.option("--trust", "slug", required=True, help="The trust's slug.")
+@click.argument("email")
+@click.option(
+    "--role", type=click.Choice([r.value for r in AdminRole]), default="viewer", show_default=True
+)
+@click.option("--name", default="", help="The person's name, used in the email.")
+@user_errors
+def admin_invite_command(slug: str, email: str, role: str, name: str) -> None:
+    """Make EMAIL a member of the trust and queue an admin-invite email (sent by the jobs)."""
+    trust = cycle_service.get_trust(db.session, slug)
+    admin = team.invite_member(
+        db.session, trust, email, AdminRole(role), None, actor=CLI_ACTOR, name=name
+    )
+    click.echo(f"{admin.email} invited to {trust.slug} as {role}; the invitation email is queued")
+
+
+@admin_group.command("role")
+@click.option("--trust", "slug", required=True, help="The trust's slug.")
+@click.argument("email")
+@click.argument("role", type=click.Choice([r.value for r in AdminRole]))
+@user_errors
+def admin_role_command(slug: str, email: str, role: str) -> None:
+    """Change a member's role (a trust always keeps one admin)."""
+    trust = cycle_service.get_trust(db.session, slug)
+    member = team.change_role(
+        db.session, trust, _member_id(trust, email), AdminRole(role), CLI_ACTOR
+    )
+    click.echo(f"{member.email} is now {role} of {trust.slug}")
+
+
+@admin_group.command("remove")
+@click.option("--trust", "slug", required=True, help="The trust's slug.")
+@click.argument("email")
+@user_errors
+def admin_remove_command(slug: str, email: str) -> None:
+    """Remove a member from the trust (not its last admin); the account itself stays."""
+    trust = cycle_service.get_trust(db.session, slug)
+    member = team.remove_member(db.session, trust, _member_id(trust, email), CLI_ACTOR)
+    click.echo(f"{member.email} removed from {trust.slug}")
+
+
+@admin_group.command("send-sign-in-link")
+@click.argument("email")
+@user_errors
+def admin_send_sign_in_link_command(email: str) -> None:
+    """Queue an admin-login email with a single-use sign-in link (sent by the jobs)."""
+    if find_admin(db.session, email) is None:
+        raise UserError(f"no admin with email {email.strip()}")
+    team.request_sign_in_link(db.session, email)
+    click.echo(f"a sign-in link for {email.strip()} is queued (if the account is active)")
+
+
+@admin_group.command("send-password-reset")
+@click.argument("email")
+@user_errors
+def admin_send_password_reset_command(email: str) -> None:
+    """Queue a password-reset email with a single-use link (sent by the jobs)."""
+    if find_admin(db.session, email) is None:
+        raise UserError(f"no admin with email {email.strip()}")
+    team.request_password_reset(db.session, email)
+    click.echo(f"a password reset link for {email.strip()} is queued (if the account is active)")

@@ -13,7 +13,8 @@ transaction open (its work is never committed or rolled back here).
    up front (`BEGIN IMMEDIATE`, see survey/db.py), so claims are serialised. A claim is a random
    `claim_token` plus `claimed_until`; a claim nobody releases lapses after `MAIL_CLAIM_SECONDS`.
 2. Per row: check the claim is still ours and extend it, check the message still applies
-   (a reminder to someone who has since answered is cancelled), mint the personal link, commit.
+   (a reminder to someone who has since answered is cancelled), mint the personal link (or an
+   admin email's single-use link, survey/services/admin_links.py), commit.
 3. Hand the message to the server (no transaction open, so SQLite's write lock is free), by a
    deadline: `MAIL_MESSAGE_SECONDS` for the message, and never past the run's own deadline
    (`MAIL_RUN_SECONDS`). The transport enforces it whatever the server does (see
@@ -54,6 +55,7 @@ from survey.mail.messages import (
     fill_link,
     sender_header,
 )
+from survey.mail.outbox import ADMIN_LINK_KINDS
 from survey.mail.transport import (
     ConnectionFailure,
     DeliveryFailure,
@@ -62,6 +64,7 @@ from survey.mail.transport import (
     transport_from_config,
 )
 from survey.models import (
+    AdminLinkPurpose,
     Cycle,
     CycleState,
     DeliveryStatus,
@@ -71,6 +74,7 @@ from survey.models import (
     OutboxStatus,
     Report,
 )
+from survey.services.admin_links import find_admin_by_address, mint_admin_link
 from survey.services.links import mint_link
 from survey.timeutil import as_utc, utcnow
 
@@ -79,7 +83,13 @@ log = logging.getLogger(__name__)
 REPORT_ATTACHMENTS = ("report.pdf", "results.xlsx")
 PERSONAL_KINDS = (MessageKind.INVITATION, MessageKind.REMINDER)
 # Kinds someone is waiting for: a temporary failure never gives up on them (only a 5xx does).
-WAITED_FOR_KINDS = (MessageKind.REPORT, MessageKind.ADMIN_LOGIN)
+WAITED_FOR_KINDS = (MessageKind.REPORT, *ADMIN_LINK_KINDS)
+# The single-use link each admin email carries, minted when it is sent.
+ADMIN_LINK_PURPOSES = {
+    MessageKind.ADMIN_LOGIN: AdminLinkPurpose.SIGN_IN,
+    MessageKind.ADMIN_INVITE: AdminLinkPurpose.INVITE,
+    MessageKind.PASSWORD_RESET: AdminLinkPurpose.PASSWORD_RESET,
+}
 
 
 @dataclass
@@ -355,6 +365,9 @@ def _cancel_reason(session: Session, row: OutboxMessage) -> str | None:
     """Why a row should no longer be sent, if it should not."""
     if not row.recipient:
         return "no recipient (personal data removed)"
+    if row.kind in ADMIN_LINK_KINDS:
+        admin = find_admin_by_address(session, row.recipient)
+        return None if admin is not None and admin.is_active else "no active account"
     if row.kind not in PERSONAL_KINDS:
         return None
     # Fresh from the database: the session lives for the whole run and its objects may be stale
@@ -416,6 +429,12 @@ def _prepare(
         if cycle.sender_name:  # from the person the cycle names, replies to them
             sender = sender_header(sender, f"{cycle.sender_name} ({cycle.trust.name})")
             reply_to = cycle.reply_to or ""
+    elif row.kind in ADMIN_LINK_KINDS:
+        # The link's 15 minutes (or its purpose's lifetime) start now, when it is sent.
+        admin = find_admin_by_address(session, str(row.recipient))
+        assert admin is not None
+        link = mint_admin_link(session, admin, ADMIN_LINK_PURPOSES[row.kind], at)
+        text, html_body = fill_link(text, html_body, link)
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
     message = build_email(

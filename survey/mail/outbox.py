@@ -12,6 +12,7 @@ Sending the rows is survey/mail/dispatch.py.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -65,7 +66,7 @@ def _row(
     *,
     key: str,
     kind: MessageKind,
-    cycle_id: int,
+    cycle_id: int | None,
     invitation_id: int | None,
     recipient: str,
     rendered: RenderedEmail,
@@ -315,6 +316,51 @@ def resend_report_email(
     record_event(session, actor, "report.resend", cycle=cycle, detail=str(row.recipient))
     session.flush()
     return row
+
+
+# Emails to an admin that carry a single-use link, minted when the email is sent.
+ADMIN_LINK_KINDS = (MessageKind.ADMIN_LOGIN, MessageKind.ADMIN_INVITE, MessageKind.PASSWORD_RESET)
+
+
+def enqueue_admin_email(
+    session: Session,
+    kind: MessageKind,
+    recipient: str,
+    rendered: RenderedEmail,
+    *,
+    now: datetime | None = None,
+) -> OutboxMessage:
+    """An email to an admin whose body has the link's placeholder (see ADMIN_LINK_KINDS). A
+    sign-in or reset email still waiting for this address is returned instead of adding another,
+    so pressing the button again does not queue a pile of links."""
+    if kind not in ADMIN_LINK_KINDS:
+        raise ValueError(f"{kind.value} is not an admin email")
+    if kind != MessageKind.ADMIN_INVITE:
+        waiting = session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == kind,
+                func.lower(OutboxMessage.recipient) == recipient.lower(),
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+        ).first()
+        if waiting is not None:
+            return waiting
+    message = OutboxMessage(
+        **_row(
+            # A random sequence: each request is its own message (these are never enqueued by a
+            # job that could run twice).
+            key=f"admin:{recipient.lower()}:{kind.value}:{secrets.token_hex(8)}",
+            kind=kind,
+            cycle_id=None,
+            invitation_id=None,
+            recipient=recipient,
+            rendered=rendered,
+            due_at=now or utcnow(),
+        )
+    )
+    session.add(message)
+    session.flush()
+    return message
 
 
 def report_page_url(cycle: Cycle) -> str | None:

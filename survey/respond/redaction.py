@@ -3,7 +3,8 @@
 A link `/s/<token>` is as good as the person's password to their survey until they submit, and
 a request log that prints paths (werkzeug's development server, gunicorn's access log with its
 request line and Referer, Flask's "Exception on <path>" message) would keep a copy of it. A
-filter on those loggers rewrites `/s/<anything>` to `/s/[redacted]` before any handler sees it.
+filter on those loggers rewrites `/s/<anything>` to `/s/[redacted]` before any handler sees it,
+and likewise an admin's emailed sign-in, reset and invitation links.
 """
 
 from __future__ import annotations
@@ -18,17 +19,28 @@ from flask import Flask
 # The personal link's route; what the filter matches is derived from it.
 LINK_RULE = "/s/<path:token>"
 LINK_PREFIX = LINK_RULE.partition("<")[0]
-TOKEN_IN_PATH = re.compile(re.escape(LINK_PREFIX) + r"[^\s\"'?#]+")
+# An admin's emailed single-use links (survey/admin/email_links.py) are as good as a password
+# too, until used: a sign-in link, and a password reset or invitation link.
+ADMIN_LINK_PREFIXES = ("/admin/sign-in/", "/admin/password/")
+TOKEN_IN_PATH = re.compile(
+    "(" + "|".join(re.escape(p) for p in (LINK_PREFIX, *ADMIN_LINK_PREFIXES)) + r")[^\s\"'?#]+"
+)
 REDACTED = LINK_PREFIX + "[redacted]"
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return match.group(1) + "[redacted]"
+
+
 # Loggers that print request paths: werkzeug's server, gunicorn's access and error logs.
 PATH_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 
 def redact(value: Any) -> Any:
     if isinstance(value, str):
-        return TOKEN_IN_PATH.sub(REDACTED, value)
+        return TOKEN_IN_PATH.sub(_redacted, value)
     if isinstance(value, bytes):
-        return TOKEN_IN_PATH.sub(REDACTED, value.decode("latin-1")).encode("latin-1")
+        return TOKEN_IN_PATH.sub(_redacted, value.decode("latin-1")).encode("latin-1")
     return value
 
 
