@@ -26,11 +26,10 @@ from sqlalchemy.orm import Session
 
 from survey.db import read_only
 from survey.mail.dispatch import dispatch
-from survey.mail.messages import RenderedEmail
+from survey.mail.messages import LINK_PLACEHOLDER, RenderedEmail
 from survey.mail.outbox import (
     enqueue_invitations,
     enqueue_report_emails,
-    report_page_url,
 )
 from survey.mail.reminders import enqueue_due_reminder
 from survey.models import Cycle, CycleState, Invitation, MessageKind, OutboxMessage, Report
@@ -43,10 +42,15 @@ from survey.reports.store import (
     save_report,
 )
 from survey.services.cycles import close_cycle, open_cycle
+from survey.services.report_review import is_awaiting_release
 
 log = logging.getLogger(__name__)
 
 ACTOR = "scheduler"
+
+
+class StaleInputs(Exception):
+    """The inputs a report was compiled from are out of date; it is compiled again next run."""
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,9 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
     cycle reported. The data is read in one short read-only transaction, the files (PDF, PNG:
     seconds of CPU) are rendered with no transaction open and at a lower CPU priority, and each
     report is then stored, emailed and marked in one transaction of its own, so a crash repeats
-    nothing and loses nothing. (On SQLite, a transaction held through the rendering would stop
+    nothing and loses nothing. A report held for the CEO's review is stored but not emailed
+    (the cycle stays closed); releasing it drops that copy, so it is compiled again here, without
+    the comments hidden, and emailed. (On SQLite, a transaction held through the rendering would stop
     every submit meanwhile.)"""
     now = run.now
     has_report = exists().where(Report.cycle_id == Cycle.id)
@@ -170,6 +176,7 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
         session.commit()
 
     done: list[int] = []
+    held: list[int] = []
     for cycle_id, data in inputs.items():
         try:
             rendered = render_report_in_background(data)
@@ -182,10 +189,18 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
             session, Cycle.id == cycle_id, Cycle.state == CycleState.CLOSED, ~has_report
         )
 
-        def store_one(cycle: Cycle, rendered: RenderedReport = rendered) -> None:
+        def store_one(
+            cycle: Cycle, rendered: RenderedReport = rendered, version: int = data.comment_review_version
+        ) -> None:
+            if cycle.comment_review_version != version:
+                # A comment was hidden (or shown again) since the inputs were read.
+                raise StaleInputs(f"cycle {cycle.id}'s comments changed while it was compiled")
             report = save_report(session, cycle, rendered)
+            if is_awaiting_release(cycle):
+                held.append(cycle.id)
+                return  # compiled for the CEO's review; emailed once released
             subject, text, html = render_report_email(
-                cycle, rendered.compiled, report, report_url=report_page_url(cycle)
+                cycle, rendered.compiled, report, report_url=LINK_PLACEHOLDER
             )
             enqueue_report_emails(session, cycle, RenderedEmail(subject, text, html), now=now)
             cycle.mark_reported(now)
@@ -193,9 +208,12 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
 
         stored, not_stored = _each(session, cycles, "storing the report", store_one)
         session.commit()
-        done += stored
+        done += [c for c in stored if c not in held]
         failed += not_stored
-    return _summary("compiled and reported", done, failed)
+    summary = _summary("compiled and reported", done, failed)
+    if held:
+        summary += f"; {len(held)} held for review ({', '.join(map(str, held))})"
+    return summary
 
 
 def dispatch_outbox(session: Session, run: JobRun) -> str:

@@ -13,7 +13,8 @@ transaction open (its work is never committed or rolled back here).
    up front (`BEGIN IMMEDIATE`, see survey/db.py), so claims are serialised. A claim is a random
    `claim_token` plus `claimed_until`; a claim nobody releases lapses after `MAIL_CLAIM_SECONDS`.
 2. Per row: check the claim is still ours and extend it, check the message still applies
-   (a reminder to someone who has since answered is cancelled), mint the personal link, commit.
+   (a reminder to someone who has since answered is cancelled), mint the personal link (a
+   report email's read-only link to the web report: survey/services/report_links.py), commit.
 3. Hand the message to the server (no transaction open, so SQLite's write lock is free), by a
    deadline: `MAIL_MESSAGE_SECONDS` for the message, and never past the run's own deadline
    (`MAIL_RUN_SECONDS`). The transport enforces it whatever the server does (see
@@ -49,6 +50,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.orm import Session
 
 from survey.mail.messages import (
+    LINK_PLACEHOLDER,
     Attachment,
     build_email,
     fill_link,
@@ -71,6 +73,7 @@ from survey.models import (
     Report,
 )
 from survey.services.links import mint_link
+from survey.services.report_links import MAILER, issue_report_link
 from survey.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -417,6 +420,12 @@ def _prepare(
         text, html_body = fill_link(text, html_body, mint_link(session, invitation))
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
+        if LINK_PLACEHOLDER in text and row.cycle_id is not None:
+            # The recipient's own read-only link to the web report, minted now (never stored).
+            cycle = session.get(Cycle, row.cycle_id)
+            assert cycle is not None
+            _, link = issue_report_link(session, cycle, str(row.recipient), MAILER)
+            text, html_body = fill_link(text, html_body, link)
     message = build_email(
         sender=current_app.config["MAIL_FROM"],
         recipient=str(row.recipient),

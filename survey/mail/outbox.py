@@ -20,7 +20,6 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from werkzeug.routing import BuildError
 
 from survey.errors import UserError
 from survey.mail.messages import (
@@ -38,7 +37,6 @@ from survey.models import (
     OutboxStatus,
 )
 from survey.timeutil import utcnow
-from survey.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -304,11 +302,3 @@ def resend_report_email(
     row.next_attempt_at = now or utcnow()
     session.flush()
     return row
-
-
-def report_page_url(cycle: Cycle) -> str | None:
-    """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
-    try:
-        return external_url("admin.report", cycle_id=cycle.id)
-    except BuildError:
-        return None

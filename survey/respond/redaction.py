@@ -18,17 +18,24 @@ from flask import Flask
 # The personal link's route; what the filter matches is derived from it.
 LINK_RULE = "/s/<path:token>"
 LINK_PREFIX = LINK_RULE.partition("<")[0]
-TOKEN_IN_PATH = re.compile(re.escape(LINK_PREFIX) + r"[^\s\"'?#]+")
-REDACTED = LINK_PREFIX + "[redacted]"
+# A report recipient's read-only link, `/r/<token>` (survey/reader/views.py), is kept out too.
+REPORT_LINK_PREFIX = "/r/"
+TOKEN_IN_PATH = re.compile(
+    "(" + re.escape(LINK_PREFIX) + "|" + re.escape(REPORT_LINK_PREFIX) + r")[^\s\"'?#/]+"
+)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    return match.group(1) + "[redacted]"
 # Loggers that print request paths: werkzeug's server, gunicorn's access and error logs.
 PATH_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 
 
 def redact(value: Any) -> Any:
     if isinstance(value, str):
-        return TOKEN_IN_PATH.sub(REDACTED, value)
+        return TOKEN_IN_PATH.sub(_redacted, value)
     if isinstance(value, bytes):
-        return TOKEN_IN_PATH.sub(REDACTED, value.decode("latin-1")).encode("latin-1")
+        return TOKEN_IN_PATH.sub(_redacted, value.decode("latin-1")).encode("latin-1")
     return value
 
 
