@@ -159,10 +159,10 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
     cycle reported. The data is read in one short read-only transaction, the files (PDF, PNG:
     seconds of CPU) are rendered with no transaction open and at a lower CPU priority, and each
     report is then stored, emailed and marked in one transaction of its own, so a crash repeats
-    nothing and loses nothing. A report held for the CEO's review is stored but not emailed
-    (the cycle stays closed); releasing it drops that copy, so it is compiled again here, without
-    the comments hidden, and emailed. (On SQLite, a transaction held through the rendering would stop
-    every submit meanwhile.)"""
+    nothing and loses nothing. (On SQLite, a transaction held through the rendering would stop
+    every submit meanwhile.) A report held for the CEO's review is stored but not emailed (the
+    cycle stays closed); releasing it drops that copy, so it is compiled again here, without the
+    comments hidden, and emailed."""
     now = run.now
     has_report = exists().where(Report.cycle_id == Cycle.id)
     with read_only():
@@ -190,7 +190,9 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
         )
 
         def store_one(
-            cycle: Cycle, rendered: RenderedReport = rendered, version: int = data.comment_review_version
+            cycle: Cycle,
+            rendered: RenderedReport = rendered,
+            version: int = data.comment_review_version,
         ) -> None:
             if cycle.comment_review_version != version:
                 # A comment was hidden (or shown again) since the inputs were read.

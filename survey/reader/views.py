@@ -14,8 +14,8 @@ from flask.typing import ResponseReturnValue
 
 from survey.db import db, writes_on_get
 from survey.models import Report, ReportLink
-from survey.reports.stored import get_report, stored_report_html
 from survey.reader import bp
+from survey.reports.stored import get_report, stored_report_html
 from survey.services.audit import record_event
 from survey.services.report_links import record_use, resolve_report_token
 
@@ -42,14 +42,16 @@ def _not_valid() -> tuple[str, int, dict[str, str]]:
     return render_template("reader/invalid.html"), 404, PRIVATE_HEADERS
 
 
-def _open(token: str, what: str) -> tuple[ReportLink, Report] | None:
-    """The link and its cycle's report, with the use audited; None (audited if the link
-    exists) when the link does not work."""
+def _open(token: str, what: str, name: str | None = None) -> tuple[ReportLink, Report] | None:
+    """The link and its cycle's report (holding file `name`, if given), with the use audited;
+    None (audited if the link exists) when the link does not work."""
     check = resolve_report_token(db.session, token)
     link = check.link
     if link is None:
         return None
     report = get_report(db.session, link.cycle) if check.is_ok else None
+    if report is not None and name is not None and report.file(name) is None:
+        return None  # no such file: nothing was used
     if report is None:
         reason = check.reason if not check.is_ok else "no report"
         record_event(
@@ -94,13 +96,12 @@ def report(token: str) -> ResponseReturnValue:
 @bp.get(READER_RULE + "/<name>")
 @writes_on_get
 def download(token: str, name: str) -> ResponseReturnValue:
-    opened = _open(token, name)
+    opened = _open(token, name, name)
     if opened is None:
         return _not_valid()
     link, found = opened
     stored = found.file(name)
-    if stored is None:
-        return _not_valid()
+    assert stored is not None
     response = Response(stored.content, mimetype=stored.content_type, headers=PRIVATE_HEADERS)
     filename = f"{link.cycle.trust.slug}-cycle-{link.cycle_id}-{name}"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

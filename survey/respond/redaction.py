@@ -27,6 +27,8 @@ TOKEN_IN_PATH = re.compile(
 
 def _redacted(match: re.Match[str]) -> str:
     return match.group(1) + "[redacted]"
+
+
 # Loggers that print request paths: werkzeug's server, gunicorn's access and error logs.
 PATH_LOGGERS = ("werkzeug", "gunicorn.access", "gunicorn.error")
 

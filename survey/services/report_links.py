@@ -150,9 +150,8 @@ def revoke_report_link(
         raise UserError(f"the report link {link.id} for {link.recipient} is already revoked")
     link.revoked_at = now or utcnow()
     session.flush()
-    record_event(
-        session, actor, "report-link.revoke", cycle=cycle, detail=f"link {link.id} for {link.recipient}"
-    )
+    detail = f"link {link.id} for {link.recipient}"
+    record_event(session, actor, "report-link.revoke", cycle=cycle, detail=detail)
     return link
 
 

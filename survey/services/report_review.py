@@ -153,12 +153,8 @@ class ElementComments:
 
 
 def count_hidden_comments(session: Session, cycle: Cycle) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(HiddenComment).where(HiddenComment.cycle_id == cycle.id)
-        )
-        or 0
-    )
+    query = select(func.count()).select_from(HiddenComment)
+    return int(session.scalar(query.where(HiddenComment.cycle_id == cycle.id)) or 0)
 
 
 def _eligible_group_ids(session: Session, cycle: Cycle) -> set[int]:
