@@ -214,3 +214,41 @@ def test_without_a_hold_the_report_is_emailed_when_compiled(
         )
         == 1
     )
+
+
+def test_the_command_line_holds_hides_releases_and_manages_links(
+    app: Flask, session: Session, golden: Golden, smtp: SmtpSink, runner: Any
+) -> None:
+    cycle_id = str(golden.cycle.id)
+    held = runner.invoke(args=["report", "hold", cycle_id])
+    assert held.exit_code == 0, held.output
+    run_jobs(app, session)
+    assert smtp.count == 0
+
+    listed = runner.invoke(args=["report", "comments", cycle_id])
+    assert listed.exit_code == 0, listed.output
+    assert EXEC_SECRET not in listed.output
+    [line] = [line for line in listed.output.splitlines() if HIDE_ME in line]
+    handle = line.strip().split(":")[0]
+    hidden = runner.invoke(args=["report", "hide", cycle_id, handle])
+    assert hidden.exit_code == 0, hidden.output
+    assert "the comment on 3A is hidden" in hidden.output
+    refused = runner.invoke(args=["report", "hold", cycle_id, "--no-hold"])
+    assert refused.exit_code == 1 and "release the report" in refused.output
+
+    released = runner.invoke(args=["report", "release", cycle_id])
+    assert released.exit_code == 0, released.output
+    run_jobs(app, session)
+    run_jobs(app, session)
+    assert smtp.count == 1
+    assert HIDE_ME not in _report_html(session, golden.cycle)
+
+    links = runner.invoke(args=["report", "links", cycle_id])
+    assert links.exit_code == 0, links.output
+    link_id, recipient = links.output.split()[:2]
+    assert recipient == "ceo@oak.example:" and "works until" in links.output
+    revoked = runner.invoke(args=["report", "link", cycle_id, link_id, "revoke"])
+    assert revoked.exit_code == 0, revoked.output
+    assert "revoked" in runner.invoke(args=["report", "links", cycle_id]).output
+    again = runner.invoke(args=["report", "link", cycle_id, link_id, "renew"])
+    assert again.exit_code == 1 and "is revoked" in again.output
