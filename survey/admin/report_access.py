@@ -11,9 +11,11 @@ from survey.admin import bp
 from survey.admin.auth import current_admin
 from survey.db import db
 from survey.errors import NotFound, UserError
+from survey.mail.outbox import enqueue_report_email_again
 from survey.models import Cycle, CycleState
 from survey.reports.stored import get_report
 from survey.services import accounts, report_links, report_review
+from survey.services.audit import record_event
 from survey.timeutil import format_local, utcnow
 
 
@@ -142,8 +144,39 @@ def report_links_page(cycle_id: int) -> ResponseReturnValue:
         cycle=found,
         links=report_links.list_report_links(db.session, found),
         now=utcnow(),
+        CycleState=CycleState,
         link_days=report_links.REPORT_LINK_DAYS,
     )
+
+
+@bp.post("/cycles/<int:cycle_id>/report/links/<int:link_id>/send")
+def send_new_report_link(cycle_id: int, link_id: int) -> ResponseReturnValue:
+    """Email the report again to a link's recipient, with a new link of their own."""
+    found = _cycle(cycle_id)
+    link = next(
+        (k for k in report_links.list_report_links(db.session, found) if k.id == link_id), None
+    )
+    if link is None:
+        abort(404)
+    try:
+        enqueue_report_email_again(db.session, found, link.recipient)
+    except UserError as exc:
+        _refused(exc)
+    else:
+        record_event(
+            db.session,
+            current_admin().email,
+            "report-link.send-new",
+            cycle=found,
+            detail=link.recipient,
+        )
+        db.session.commit()
+        flash(
+            f"The report email will be sent to {link.recipient} again within a minute, with a "
+            "new link.",
+            "success",
+        )
+    return _back(found, "admin.report_links_page")
 
 
 @bp.post("/cycles/<int:cycle_id>/report/links/<int:link_id>/<any(renew, revoke):action>")

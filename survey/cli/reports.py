@@ -1,6 +1,6 @@
 """`mat-review report build CYCLE --out DIR`, `report emails CYCLE`, `report resend CYCLE`;
 the held report (`report hold`, `comments`, `hide`, `release`) and the recipients' read-only links
-(`report links`, `report link CYCLE LINK_ID renew|revoke`)."""
+(`report links`, `report link CYCLE LINK_ID renew|revoke|send`)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from flask.cli import AppGroup
 from survey.cli.common import CLI_ACTOR, user_errors
 from survey.db import db
 from survey.errors import UserError
+from survey.mail.outbox import enqueue_report_email_again
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
 from survey.reports.store import ensure_reportable
 from survey.reports.stored import get_report, write_stored_report
 from survey.services import admin_views, report_links, report_review
+from survey.services.audit import record_event
 from survey.services.cycles import get_cycle
 from survey.timeutil import format_local, utcnow
 
@@ -194,12 +196,24 @@ def links_command(cycle_id: str) -> None:
 @report_group.command("link")
 @click.argument("cycle_id")
 @click.argument("link_id", type=int)
-@click.argument("action", type=click.Choice(["renew", "revoke"]))
+@click.argument("action", type=click.Choice(["renew", "revoke", "send"]))
 @user_errors
 def link_command(cycle_id: str, link_id: int, action: str) -> None:
-    """Renew a read-only link for another 90 days, or revoke it."""
+    """Renew a read-only link for another 90 days, revoke it, or send its recipient the report
+    email again with a new link."""
     cycle = get_cycle(db.session, cycle_id)
-    if action == "renew":
+    if action == "send":
+        found = next(
+            (k for k in report_links.list_report_links(db.session, cycle) if k.id == link_id), None
+        )
+        if found is None:
+            raise UserError(f"cycle {cycle.id} has no report link {link_id}")
+        enqueue_report_email_again(db.session, cycle, found.recipient)
+        record_event(
+            db.session, CLI_ACTOR, "report-link.send-new", cycle=cycle, detail=found.recipient
+        )
+        click.echo(f"{found.recipient}: the report email will be sent again with a new link")
+    elif action == "renew":
         link = report_links.renew_report_link(db.session, cycle, link_id, CLI_ACTOR)
         click.echo(
             f"{link.id} {link.recipient}: works until "

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.mail.messages import (
+    LINK_PLACEHOLDER,
     InvitationRenderer,
     RenderedEmail,
     new_message_id,
@@ -49,8 +50,8 @@ def reminder_key(cycle_id: int, invitation_id: int, sequence: str) -> str:
     return f"{cycle_id}:inv{invitation_id}:reminder:{sequence}"
 
 
-def report_key(cycle_id: int, recipient: str) -> str:
-    return f"{cycle_id}:report:{recipient.lower()}:1"
+def report_key(cycle_id: int, recipient: str, sequence: int = 1) -> str:
+    return f"{cycle_id}:report:{recipient.lower()}:{sequence}"
 
 
 # -- enqueueing ---------------------------------------------------------------------------------
@@ -302,3 +303,40 @@ def resend_report_email(
     row.next_attempt_at = now or utcnow()
     session.flush()
     return row
+
+
+def enqueue_report_email_again(
+    session: Session, cycle: Cycle, recipient: str, *, now: datetime | None = None
+) -> OutboxMessage:
+    """The cycle's report email once more to one of its recipients, as the next sequence, so
+    that it carries a new read-only link (one was withdrawn, or has expired). The words are the
+    ones first sent (the stored body, with the link's placeholder). Flushes."""
+    wanted = recipient.strip().lower()
+    if wanted not in {r.lower() for r in cycle.report_recipient_list}:
+        raise UserError(f"{recipient} is not a report recipient of cycle {cycle.id}")
+    if cycle.state != CycleState.REPORTED:
+        raise UserError(f"cycle {cycle.id} has not been reported yet: its report email is not sent")
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.cycle_id == cycle.id, OutboxMessage.kind == MessageKind.REPORT)
+        .order_by(OutboxMessage.id)
+    ).all()
+    first = next((row for row in rows if LINK_PLACEHOLDER in row.body_text), None)
+    if first is None:
+        raise UserError(f"cycle {cycle.id}'s report email has no place for a link")
+    prefix = report_key(cycle.id, wanted, 0).rpartition(":")[0] + ":"
+    sequence = 1 + sum(1 for row in rows if row.dedupe_key.startswith(prefix))
+    message = OutboxMessage(
+        **_row(
+            key=report_key(cycle.id, wanted, sequence),
+            kind=MessageKind.REPORT,
+            cycle_id=cycle.id,
+            invitation_id=None,
+            recipient=next(r for r in cycle.report_recipient_list if r.lower() == wanted),
+            rendered=RenderedEmail(first.subject, first.body_text, first.body_html),
+            due_at=now or utcnow(),
+        )
+    )
+    session.add(message)
+    session.flush()
+    return message

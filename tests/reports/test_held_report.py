@@ -252,3 +252,19 @@ def test_the_command_line_holds_hides_releases_and_manages_links(
     assert "revoked" in runner.invoke(args=["report", "links", cycle_id]).output
     again = runner.invoke(args=["report", "link", cycle_id, link_id, "renew"])
     assert again.exit_code == 1 and "is revoked" in again.output
+
+    # The recipient gets the report again with a new link that works; the old one stays dead.
+    old_link = re.search(
+        r"(/r/\S+)", smtp.to("ceo@oak.example")[0].get_body(("plain",)).get_content()
+    )  # type: ignore[union-attr]
+    assert old_link
+    sent = runner.invoke(args=["report", "link", cycle_id, link_id, "send"])
+    assert sent.exit_code == 0, sent.output
+    run_jobs(app, session)
+    assert smtp.count == 2
+    newest = smtp.to("ceo@oak.example")[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    new_link = re.search(r"(/r/\S+)", newest)
+    assert new_link and new_link.group(1) != old_link.group(1)
+    reader = app.test_client()
+    assert reader.get(new_link.group(1)).status_code == 200
+    assert reader.get(old_link.group(1)).status_code == 404
