@@ -49,10 +49,6 @@ log = logging.getLogger(__name__)
 ACTOR = "scheduler"
 
 
-class StaleInputs(Exception):
-    """The inputs a report was compiled from are out of date; it is compiled again next run."""
-
-
 @dataclass(frozen=True)
 class JobRun:
     """What a job is given: the time it acts as of, and how it is being run."""
@@ -67,7 +63,12 @@ class JobRun:
 def _due_cycles(session: Session, *conditions: ColumnElement[bool]) -> Sequence[Cycle]:
     """Cycles matching `conditions`, locked; ones another process is working on are skipped."""
     return session.scalars(
-        select(Cycle).where(*conditions).order_by(Cycle.id).with_for_update(skip_locked=True)
+        select(Cycle)
+        .where(*conditions)
+        .order_by(Cycle.id)
+        .with_for_update(skip_locked=True)
+        # Fresh from the row just locked: the session keeps its objects across commits.
+        .execution_options(populate_existing=True)
     ).all()
 
 
@@ -177,6 +178,7 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
 
     done: list[int] = []
     held: list[int] = []
+    stale: list[int] = []
     for cycle_id, data in inputs.items():
         try:
             rendered = render_report_in_background(data)
@@ -195,8 +197,11 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
             version: int = data.comment_review_version,
         ) -> None:
             if cycle.comment_review_version != version:
-                # A comment was hidden (or shown again) since the inputs were read.
-                raise StaleInputs(f"cycle {cycle.id}'s comments changed while it was compiled")
+                # A comment was hidden (or shown again) since the inputs were read: nothing is
+                # stored, and the next run compiles the report again.
+                log.info("cycle %s's comments changed while it was compiled", cycle.id)
+                stale.append(cycle.id)
+                return
             report = save_report(session, cycle, rendered)
             if is_awaiting_release(cycle):
                 held.append(cycle.id)
@@ -210,11 +215,13 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
 
         stored, not_stored = _each(session, cycles, "storing the report", store_one)
         session.commit()
-        done += [c for c in stored if c not in held]
+        done += [c for c in stored if c not in held and c not in stale]
         failed += not_stored
     summary = _summary("compiled and reported", done, failed)
     if held:
         summary += f"; {len(held)} held for review ({', '.join(map(str, held))})"
+    if stale:
+        summary += f"; {len(stale)} to compile again ({', '.join(map(str, stale))})"
     return summary
 
 

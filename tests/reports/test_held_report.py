@@ -16,7 +16,9 @@ from mail.smtp_sink import SmtpSink
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from jobs import tasks
 from jobs.schedule import run_once
+from survey.db import db
 from survey.models import (
     AdminUser,
     AuditEvent,
@@ -30,6 +32,7 @@ from survey.models import (
     Response,
 )
 from survey.services.accounts import hash_password
+from survey.services.report_review import list_review_comments, set_comment_hidden, set_report_hold
 from survey.timeutil import utcnow
 from tests.admin.helpers import PASSWORD, Browser
 
@@ -268,3 +271,36 @@ def test_the_command_line_holds_hides_releases_and_manages_links(
     reader = app.test_client()
     assert reader.get(new_link.group(1)).status_code == 200
     assert reader.get(old_link.group(1)).status_code == 404
+
+
+def test_a_comment_hidden_while_the_report_compiles_is_left_out(
+    app: Flask, session: Session, golden: Golden, smtp: SmtpSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler reads the comments, then renders for seconds with no transaction open; a
+    comment the CEO hides meanwhile must not end up in the stored report."""
+    cycle_id = golden.cycle.id
+    set_report_hold(session, golden.cycle, True, "test")
+    render = tasks.render_report_in_background
+
+    def render_while_the_ceo_hides(inputs: Any) -> Any:
+        rendered = render(inputs)
+        with app.app_context():  # a request of its own, in another session
+            cycle = db.session.get(Cycle, cycle_id)
+            assert cycle is not None
+            [element] = [e for e in list_review_comments(db.session, cycle) if e.code == "3A"]
+            set_comment_hidden(db.session, cycle, element.comments[0].handle, "ceo@oak.example")
+            db.session.commit()
+        return rendered
+
+    monkeypatch.setattr(tasks, "render_report_in_background", render_while_the_ceo_hides)
+    summaries = run_jobs(app, session)
+    assert "1 to compile again" in summaries["compile-closed-cycles"], summaries
+    assert session.scalar(select(func.count()).select_from(Report)) == 0
+    monkeypatch.undo()
+
+    summaries = run_jobs(app, session)
+    assert "1 held for review" in summaries["compile-closed-cycles"], summaries
+    html = _report_html(session, golden.cycle)
+    assert HIDE_ME not in html and KEEP_ME in html
+    assert "1 comment was left out" in html
+    assert smtp.count == 0
