@@ -6,6 +6,7 @@ emailed once, with a personal read-only link that works signed out."""
 from __future__ import annotations
 
 import re
+import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -35,6 +36,7 @@ from survey.services.accounts import hash_password
 from survey.services.report_review import list_review_comments, set_comment_hidden, set_report_hold
 from survey.timeutil import utcnow
 from tests.admin.helpers import PASSWORD, Browser
+from tests.admin.test_browser_journey import ARTIFACTS
 
 from .conftest import Golden
 from .factories import EXEC_SECRET
@@ -94,7 +96,7 @@ def _report_html(session: Session, cycle: Cycle) -> str:
 
 
 def test_held_report_is_reviewed_then_released_and_emailed_once(
-    app: Flask, session: Session, golden: Golden, smtp: SmtpSink
+    app: Flask, session: Session, golden: Golden, smtp: SmtpSink, backend: str
 ) -> None:
     cycle = golden.cycle
     # A comment that names a person, a phone number and an address.
@@ -176,6 +178,21 @@ def test_held_report_is_reviewed_then_released_and_emailed_once(
     html = _report_html(session, cycle)
     assert HIDE_ME not in html and KEEP_ME in html
     assert "1 comment was left out by the trust when it reviewed the comments" in html
+    stored_pdf = session.scalar(select(Report).where(Report.cycle_id == cycle.id)).file(
+        "report.pdf"
+    )  # type: ignore[union-attr]
+    assert stored_pdf is not None
+    pdf_text = " ".join(
+        subprocess.run(
+            ["pdftotext", "-", "-"], input=stored_pdf.content, capture_output=True, check=True
+        )
+        .stdout.decode()
+        .split()
+    )
+    assert "1 comment was left out by the trust" in pdf_text and HIDE_ME not in pdf_text
+    if backend == "sqlite":  # kept to look at, as the browser tests keep their screenshots
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "held-report.pdf").write_bytes(stored_pdf.content)
 
     # The email's personal link opens the report with nobody signed in.
     text = email.get_body(("plain",)).get_content()  # type: ignore[union-attr]
