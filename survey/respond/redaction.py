@@ -3,7 +3,8 @@
 A link `/s/<token>` is as good as the person's password to their survey until they submit, and
 a request log that prints paths (werkzeug's development server, gunicorn's access log with its
 request line and Referer, Flask's "Exception on <path>" message) would keep a copy of it. A
-filter on those loggers rewrites `/s/<anything>` to `/s/[redacted]` before any handler sees it.
+filter on those loggers rewrites `/s/<anything>` to `/s/[redacted]` before any handler sees it
+(and a report recipient's read-only link, `/r/<token>`, to `/r/[redacted]`).
 """
 
 from __future__ import annotations
