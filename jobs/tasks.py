@@ -26,12 +26,11 @@ from sqlalchemy.orm import Session
 
 from survey.db import read_only
 from survey.mail.dispatch import dispatch
-from survey.mail.messages import RenderedEmail
+from survey.mail.messages import LINK_PLACEHOLDER, RenderedEmail
 from survey.mail.outbox import (
     enqueue_invitations,
     enqueue_report_emails,
     has_outbox_message,
-    report_page_url,
 )
 from survey.mail.reminders import enqueue_due_reminder
 from survey.models import Cycle, CycleState, Invitation, MessageKind, Report
@@ -44,6 +43,7 @@ from survey.reports.store import (
     save_report,
 )
 from survey.services.cycles import close_cycle, open_cycle
+from survey.services.report_review import is_awaiting_release
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,12 @@ class JobRun:
 def _due_cycles(session: Session, *conditions: ColumnElement[bool]) -> Sequence[Cycle]:
     """Cycles matching `conditions`, locked; ones another process is working on are skipped."""
     return session.scalars(
-        select(Cycle).where(*conditions).order_by(Cycle.id).with_for_update(skip_locked=True)
+        select(Cycle)
+        .where(*conditions)
+        .order_by(Cycle.id)
+        .with_for_update(skip_locked=True)
+        # Fresh from the row just locked: the session keeps its objects across commits.
+        .execution_options(populate_existing=True)
     ).all()
 
 
@@ -157,7 +162,9 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
     seconds of CPU) are rendered with no transaction open and at a lower CPU priority, and each
     report is then stored, emailed and marked in one transaction of its own, so a crash repeats
     nothing and loses nothing. (On SQLite, a transaction held through the rendering would stop
-    every submit meanwhile.)"""
+    every submit meanwhile.) A report held for the CEO's review is stored but not emailed (the
+    cycle stays closed); releasing it drops that copy, so it is compiled again here, without the
+    comments hidden, and emailed."""
     now = run.now
     has_report = exists().where(Report.cycle_id == Cycle.id)
     with read_only():
@@ -171,6 +178,8 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
         session.commit()
 
     done: list[int] = []
+    held: list[int] = []
+    stale: list[int] = []
     for cycle_id, data in inputs.items():
         try:
             rendered = render_report_in_background(data)
@@ -183,10 +192,23 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
             session, Cycle.id == cycle_id, Cycle.state == CycleState.CLOSED, ~has_report
         )
 
-        def store_one(cycle: Cycle, rendered: RenderedReport = rendered) -> None:
+        def store_one(
+            cycle: Cycle,
+            rendered: RenderedReport = rendered,
+            version: int = data.comment_review_version,
+        ) -> None:
+            if cycle.comment_review_version != version:
+                # A comment was hidden (or shown again) since the inputs were read: nothing is
+                # stored, and the next run compiles the report again.
+                log.info("cycle %s's comments changed while it was compiled", cycle.id)
+                stale.append(cycle.id)
+                return
             report = save_report(session, cycle, rendered)
+            if is_awaiting_release(cycle):
+                held.append(cycle.id)
+                return  # compiled for the CEO's review; emailed once released
             subject, text, html = render_report_email(
-                cycle, rendered.compiled, report, report_url=report_page_url(cycle)
+                cycle, rendered.compiled, report, report_url=LINK_PLACEHOLDER
             )
             enqueue_report_emails(session, cycle, RenderedEmail(subject, text, html), now=now)
             cycle.mark_reported(now)
@@ -196,9 +218,14 @@ def compile_closed_cycles(session: Session, run: JobRun) -> str:
             session, cycles, "storing the report", store_one
         )
         session.commit()
-        done += stored
+        done += [c for c in stored if c not in held and c not in stale]
         failed += not_stored
-    return _summary("compiled and reported", done, failed)
+    summary = _summary("compiled and reported", done, failed)
+    if held:
+        summary += f"; {len(held)} held for review ({', '.join(map(str, held))})"
+    if stale:
+        summary += f"; {len(stale)} to compile again ({', '.join(map(str, stale))})"
+    return summary
 
 
 def dispatch_outbox(session: Session, run: JobRun) -> str:

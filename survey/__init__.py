@@ -28,7 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Imported here, not at the top: every `import survey.<module>` (the scheduler, migrations,
     # the command line) runs this package's __init__ first, and should not load the web app.
-    from survey import admin, extensions, respond, security, web
+    from survey import admin, extensions, reader, respond, security, web
     from survey.db import db
     from survey.reports import filters as report_filters
 
@@ -40,4 +40,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     report_filters.init_app(app)
     app.register_blueprint(respond.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(reader.bp)
     return app

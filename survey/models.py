@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Enum,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -266,6 +267,12 @@ class Cycle(Base):
     sender_role: Mapped[str | None] = mapped_column(String(200))
     reply_to: Mapped[str | None] = mapped_column(String(320))
     invitation_note: Mapped[str | None] = mapped_column(Text)
+    # The CEO reviews the comments before the report is emailed (survey/services/report_review).
+    is_report_held: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When a held report was released to be compiled (again) and emailed.
+    report_released_at: Mapped[datetime | None]
+    # Counts hides and un-hides of comments, so a report compiled from older inputs is not kept.
+    comment_review_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     launched_at: Mapped[datetime | None]
     opened_at: Mapped[datetime | None]
@@ -551,6 +558,28 @@ class Draft(Base):
     sealed: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class HiddenComment(Base):
+    """A comment the CEO hid while reviewing a held report: it is left out of the report.
+
+    It names the rating row by that row's own key (a random response id and the element), as
+    `ratings` itself does, and carries nothing else: no time, no sequence, no text. Hiding adds
+    a row here and never writes to `responses` or `ratings` (SPEC section 5: only sealing does).
+    """
+
+    __tablename__ = "hidden_comments"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["response_id", "element_code"],
+            ["ratings.response_id", "ratings.element_code"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    response_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    element_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+
+
 class Ballot(Base):
     """A submitted response, sealed: the answers and the group, encrypted and padded to the cycle's
     one box size, with a random id and nothing that names, dates or orders a person. Written by a
@@ -687,6 +716,30 @@ class ReportFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
     report: Mapped[Report] = relationship(back_populates="files")
+
+
+class ReportLink(Base):
+    """A report recipient's personal read-only link to the web report (SPEC section 7).
+
+    Only the SHA-256 of the link's random nonce is stored, so a copy of the database cannot
+    produce a working link. A link works until `expires_at` (renewable) unless revoked.
+    """
+
+    __tablename__ = "report_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    recipient: Mapped[str] = mapped_column(String(320))  # a report recipient (leadership)
+    nonce_hash: Mapped[str] = mapped_column(String(64), unique=True)  # SHA-256, hex
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+    cycle: Mapped[Cycle] = relationship()
+
+    def is_valid(self, now: datetime) -> bool:
+        return self.revoked_at is None and now < as_utc(self.expires_at)
 
 
 class AuditEvent(Base):

@@ -2,7 +2,7 @@
 admin-invite and password-reset email kinds
 
 Revision ID: 0007_admin_roles
-Revises: 0005_drop_scheduler_leases
+Revises: 0006_report_links
 Create Date: 2026-11-24 17:20:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import survey.timeutil
 
 revision: str = "0007_admin_roles"
-down_revision: str | None = "0005_drop_scheduler_leases"
+down_revision: str | None = "0006_report_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

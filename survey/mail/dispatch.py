@@ -14,7 +14,8 @@ transaction open (its work is never committed or rolled back here).
    `claim_token` plus `claimed_until`; a claim nobody releases lapses after `MAIL_CLAIM_SECONDS`.
 2. Per row: check the claim is still ours and extend it, check the message still applies
    (a reminder to someone who has since answered is cancelled), mint the personal link (or an
-   admin email's single-use link, survey/services/admin_links.py), commit.
+   admin email's single-use link, survey/services/admin_links.py, or a report email's read-only
+   link to the web report, survey/services/report_links.py), commit.
 3. Hand the message to the server (no transaction open, so SQLite's write lock is free), by a
    deadline: `MAIL_MESSAGE_SECONDS` for the message, and never past the run's own deadline
    (`MAIL_RUN_SECONDS`). The transport enforces it whatever the server does (see
@@ -50,6 +51,7 @@ from sqlalchemy.orm import Session
 
 from survey.config import get_settings
 from survey.mail.messages import (
+    LINK_PLACEHOLDER,
     Attachment,
     build_email,
     fill_link,
@@ -76,6 +78,7 @@ from survey.models import (
 )
 from survey.services.admin_links import find_admin_by_address, mint_admin_link
 from survey.services.links import mint_link
+from survey.services.report_links import MAILER, issue_report_link
 from survey.timeutil import as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -425,10 +428,10 @@ def _prepare(
         invitation = session.get(Invitation, row.invitation_id)
         assert invitation is not None
         text, html_body = fill_link(text, html_body, mint_link(session, invitation))
-        cycle = invitation.cycle
-        if cycle.sender_name:  # from the person the cycle names, replies to them
-            sender = sender_header(sender, f"{cycle.sender_name} ({cycle.trust.name})")
-            reply_to = cycle.reply_to or ""
+        asking = invitation.cycle
+        if asking.sender_name:  # from the person the cycle names, replies to them
+            sender = sender_header(sender, f"{asking.sender_name} ({asking.trust.name})")
+            reply_to = asking.reply_to or ""
     elif row.kind in ADMIN_LINK_KINDS:
         # The link's 15 minutes (or its purpose's lifetime) start now, when it is sent.
         admin = find_admin_by_address(session, str(row.recipient))
@@ -437,6 +440,12 @@ def _prepare(
         text, html_body = fill_link(text, html_body, link)
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
+        if LINK_PLACEHOLDER in text and row.cycle_id is not None:
+            # The recipient's own read-only link to the web report, minted now (never stored).
+            cycle = session.get(Cycle, row.cycle_id)
+            assert cycle is not None
+            _, link = issue_report_link(session, cycle, str(row.recipient), MAILER)
+            text, html_body = fill_link(text, html_body, link)
     message = build_email(
         sender=sender,
         recipient=str(row.recipient),

@@ -21,11 +21,11 @@ from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
-from werkzeug.routing import BuildError
 
 from survey.config import get_settings
 from survey.errors import UserError
 from survey.mail.messages import (
+    LINK_PLACEHOLDER,
     InvitationRenderer,
     RenderedEmail,
     new_message_id,
@@ -42,7 +42,6 @@ from survey.models import (
 )
 from survey.services.audit import record_event
 from survey.timeutil import utcnow
-from survey.urls import external_url
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +54,8 @@ def reminder_key(cycle_id: int, invitation_id: int, sequence: str) -> str:
     return f"{cycle_id}:inv{invitation_id}:reminder:{sequence}"
 
 
-def report_key(cycle_id: int, recipient: str) -> str:
-    return f"{cycle_id}:report:{recipient.lower()}:1"
+def report_key(cycle_id: int, recipient: str, sequence: int = 1) -> str:
+    return f"{cycle_id}:report:{recipient.lower()}:{sequence}"
 
 
 # -- enqueueing ---------------------------------------------------------------------------------
@@ -363,12 +362,41 @@ def enqueue_admin_email(
     return message
 
 
-def report_page_url(cycle: Cycle) -> str | None:
-    """The admin page of the cycle's report, from BASE_URL (never from a request's Host)."""
-    try:
-        return external_url("admin.report", cycle_id=cycle.id)
-    except BuildError:
-        return None
+def enqueue_report_email_again(
+    session: Session, cycle: Cycle, recipient: str, *, now: datetime | None = None
+) -> OutboxMessage:
+    """The cycle's report email once more to one of its recipients, as the next sequence, so
+    that it carries a new read-only link (one was withdrawn, or has expired). The words are the
+    ones first sent (the stored body, with the link's placeholder). Flushes."""
+    wanted = recipient.strip().lower()
+    if wanted not in {r.lower() for r in cycle.report_recipient_list}:
+        raise UserError(f"{recipient} is not a report recipient of cycle {cycle.id}")
+    if cycle.state != CycleState.REPORTED:
+        raise UserError(f"cycle {cycle.id} has not been reported yet: its report email is not sent")
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.cycle_id == cycle.id, OutboxMessage.kind == MessageKind.REPORT)
+        .order_by(OutboxMessage.id)
+    ).all()
+    first = next((row for row in rows if LINK_PLACEHOLDER in row.body_text), None)
+    if first is None:
+        raise UserError(f"cycle {cycle.id}'s report email has no place for a link")
+    prefix = report_key(cycle.id, wanted, 0).rpartition(":")[0] + ":"
+    sequence = 1 + sum(1 for row in rows if row.dedupe_key.startswith(prefix))
+    message = OutboxMessage(
+        **_row(
+            key=report_key(cycle.id, wanted, sequence),
+            kind=MessageKind.REPORT,
+            cycle_id=cycle.id,
+            invitation_id=None,
+            recipient=next(r for r in cycle.report_recipient_list if r.lower() == wanted),
+            rendered=RenderedEmail(first.subject, first.body_text, first.body_html),
+            due_at=now or utcnow(),
+        )
+    )
+    session.add(message)
+    session.flush()
+    return message
 
 
 def forget_links_and_waiting_mail(session: Session, invitation: Invitation, reason: str) -> None:

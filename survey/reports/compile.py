@@ -135,6 +135,7 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
         rules=wording.rules(info),
         ranking_rules=wording.ranking_rules(framework.scale),
         compiled_at=compiled_at or utcnow(),
+        hidden_comment_count=inputs.hidden_comment_count,
     )
 
 

@@ -4,10 +4,10 @@ with the ratings and comments as DataFrames."""
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from survey.models import Cycle, CycleState, Rating, Response
+from survey.models import Cycle, CycleState, HiddenComment, Rating, Response
 from survey.queries import group_counts
 from survey.reports import wording
 from survey.reports.model import CycleInfo, CycleInputs, GroupInfo
@@ -50,7 +50,21 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
     comments = pd.DataFrame(columns=["group_id", "element_code", "rationale"])
     previous: CycleInputs | None = None
     note = ""
+    hidden_count = 0
     if with_previous:
+        # Comments the CEO hid while reviewing a held report (survey/services/report_review.py).
+        is_hidden = exists().where(
+            HiddenComment.response_id == Rating.response_id,
+            HiddenComment.element_code == Rating.element_code,
+        )
+        hidden_count = int(
+            session.scalar(
+                select(func.count())
+                .select_from(HiddenComment)
+                .where(HiddenComment.cycle_id == cycle.id)
+            )
+            or 0
+        )
         comment_rows = session.execute(
             select(Response.group_id, Rating.element_code, Rating.rationale)
             .join(Response, Rating.response_id == Response.id)
@@ -58,6 +72,7 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
                 Response.cycle_id == cycle.id,
                 Rating.rationale.is_not(None),
                 Rating.rationale != "",
+                ~is_hidden,
             )
         ).all()
         comments = pd.DataFrame(comment_rows, columns=["group_id", "element_code", "rationale"])
@@ -76,4 +91,6 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         rates=group_counts(session, cycle),
         previous=previous,
         previous_note=note,
+        hidden_comment_count=hidden_count,
+        comment_review_version=cycle.comment_review_version,
     )

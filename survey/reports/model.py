@@ -71,6 +71,10 @@ class CycleInputs:
     rates: list[GroupCounts] = field(default_factory=list)
     previous: CycleInputs | None = None
     previous_note: str = ""
+    # Comments the CEO hid while reviewing a held report (already left out of `comments`).
+    hidden_comment_count: int = 0
+    # The cycle's comment_review_version when these inputs were read (see jobs/tasks.py).
+    comment_review_version: int = 0
 
 
 # -- the result ---------------------------------------------------------------------------------
@@ -208,6 +212,8 @@ class CycleReport:
     rules: list[str]
     ranking_rules: list[str]
     compiled_at: datetime
+    # Comments the CEO hid while reviewing a held report: the report says how many, never which.
+    hidden_comment_count: int = 0
 
     @property
     def framework(self) -> fw.Framework:

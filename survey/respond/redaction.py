@@ -4,7 +4,8 @@ A link `/s/<token>` is as good as the person's password to their survey until th
 a request log that prints paths (werkzeug's development server, gunicorn's access log with its
 request line and Referer, Flask's "Exception on <path>" message) would keep a copy of it. A
 filter on those loggers rewrites `/s/<anything>` to `/s/[redacted]` before any handler sees it,
-and likewise an admin's emailed sign-in, reset and invitation links.
+and likewise an admin's emailed sign-in, reset and invitation links, and a report recipient's
+read-only link, `/r/<token>`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,14 @@ from flask import Flask
 LINK_RULE = "/s/<path:token>"
 LINK_PREFIX = LINK_RULE.partition("<")[0]
 # An admin's emailed single-use links (survey/admin/email_links.py) are as good as a password
-# too, until used: a sign-in link, and a password reset or invitation link.
+# too, until used: a sign-in link, and a password reset or invitation link. A report recipient's
+# read-only link, `/r/<token>` (survey/reader/views.py), is kept out too.
 ADMIN_LINK_PREFIXES = ("/admin/sign-in/", "/admin/password/")
+REPORT_LINK_PREFIX = "/r/"
 TOKEN_IN_PATH = re.compile(
-    "(" + "|".join(re.escape(p) for p in (LINK_PREFIX, *ADMIN_LINK_PREFIXES)) + r")[^\s\"'?#]+"
+    "("
+    + "|".join(re.escape(p) for p in (LINK_PREFIX, *ADMIN_LINK_PREFIXES, REPORT_LINK_PREFIX))
+    + r")[^\s\"'?#/]+"
 )
 REDACTED = LINK_PREFIX + "[redacted]"
 

@@ -56,6 +56,7 @@ PERSON_TABLES = {
     "admin_users",
     "trust_admins",
     "admin_sessions",
+    "report_links",
 }
 # Words that would betray a person, a link or a moment if they appeared in a column name.
 TELLTALE = (
@@ -127,6 +128,18 @@ def test_the_migrated_schema_cannot_join_answers_to_invitations_or_people(
         by_name = {c["name"]: c for c in columns}
         for column_name in pk:
             assert not isinstance(by_name[column_name]["type"], sa.Integer), (table, column_name)
+    # A comment hidden from a held report: the rating's own key and the cycle, nothing else.
+    hidden = inspector.get_columns("hidden_comments")
+    assert [c["name"] for c in hidden] == ["response_id", "element_code", "cycle_id"]
+    assert not any(isinstance(c["type"], sa.DateTime | sa.Date | sa.Time) for c in hidden)
+    assert {fk["referred_table"] for fk in inspector.get_foreign_keys("hidden_comments")} == {
+        "cycles",
+        "ratings",
+    }
+    assert inspector.get_pk_constraint("hidden_comments")["constrained_columns"] == [
+        "response_id",
+        "element_code",
+    ]
     # The draft holds nothing readable: its only content column is the sealed box.
     assert [c["name"] for c in inspector.get_columns("drafts")] == ["invitation_id", "sealed"]
     for table in PERSON_TABLES:

@@ -1,0 +1,8 @@
+"""Report recipients' read-only pages: the web report and its files, opened with a personal
+link (`/r/<token>`) and no account (SPEC sections 7 and 9)."""
+
+from flask import Blueprint
+
+bp = Blueprint("reader", __name__)
+
+from survey.reader import views  # noqa: E402,F401
