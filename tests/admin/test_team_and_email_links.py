@@ -108,7 +108,7 @@ def audit_actions(session: Session) -> list[str]:
 def path_for(rule: Any, values: dict[str, Any]) -> str:
     path = rule.rule
     for name in rule.arguments:
-        path = re.sub(rf"<(?:[a-z]+:)?{name}>", str(values.get(name, "x")), path)
+        path = re.sub(rf"<(?:[^:<>]+:)?{name}>", str(values.get(name, "x")), path)
     return str(path)
 
 
@@ -207,6 +207,8 @@ def test_a_viewer_invited_by_email_signs_in_by_emailed_link_and_every_post_is_re
         "admin_id": ceo.id,
         "invitation_id": 1,
         "message_id": 1,
+        "link_id": 1,
+        "action": "revoke",
     }
     posts = [
         r
