@@ -7,10 +7,11 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from survey.models import Cycle, CycleState, Rating, Response
+from survey.models import Cycle, CycleState, Invitation, Rating, Response
 from survey.queries import cycle_status
 from survey.reports import wording
 from survey.reports.model import CycleInfo, CycleInputs, GroupInfo, GroupRate
+from survey.reports.redact import Redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
 
@@ -28,6 +29,20 @@ def _cycle_info(session: Session, cycle: Cycle) -> CycleInfo:
         scope=get_cycle_scope(cycle),
         min_group_size=cycle.min_group_size,
         min_comment_group_size=cycle.min_comment_group_size,
+    )
+
+
+def load_redactor(session: Session, cycle: Cycle) -> Redactor:
+    """What identifies a person in this cycle: its invitations' names, schools and emails.
+    Once the cycle is purged they are gone, and the redactor says so (`purged`)."""
+    rows = session.execute(
+        select(Invitation.name, Invitation.school, Invitation.email, Invitation.is_purged).where(
+            Invitation.cycle_id == cycle.id
+        )
+    ).all()
+    purged = cycle.purged_at is not None or any(row[3] for row in rows)
+    return Redactor.from_identifiers(
+        (r[0] for r in rows), (r[1] for r in rows), (r[2] for r in rows), purged=purged
     )
 
 
@@ -50,6 +65,7 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
     comments = pd.DataFrame(columns=["group_id", "element_code", "rationale"])
     previous: CycleInputs | None = None
     note = ""
+    comments_purged = False
     if with_previous:
         comment_rows = session.execute(
             select(Response.group_id, Rating.element_code, Rating.rationale)
@@ -60,7 +76,13 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
                 Rating.rationale != "",
             )
         ).all()
-        comments = pd.DataFrame(comment_rows, columns=["group_id", "element_code", "rationale"])
+        # Redacted here, before anything else sees them: no output ever holds the raw text.
+        redact = load_redactor(session, cycle)
+        comments = pd.DataFrame(
+            [(g, code, redact(text)) for g, code, text in comment_rows],
+            columns=["group_id", "element_code", "rationale"],
+        )
+        comments_purged = redact.purged
         prev = cycle.previous_cycle
         if prev is not None:
             if prev.state in (CycleState.CLOSED, CycleState.REPORTED):
@@ -80,4 +102,5 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         rates=rates,
         previous=previous,
         previous_note=note,
+        comments_purged=comments_purged,
     )
