@@ -140,8 +140,9 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     if inputs.previous is None and not previous_note:
         previous_note = wording.NO_PREVIOUS_CYCLE
     movement_notes = scope_notes(inputs, reports)
-    if any(m.note for r in reports for m in r.movements):
-        movement_notes.append(wording.SIZE_NOTE)
+    sized = {m.column.label: m.note for r in reports for m in r.movements if m.note}
+    if sized:
+        movement_notes.append(wording.size_caveat(sized))
     report = CycleReport(
         info=info,
         rates=list(inputs.rates),

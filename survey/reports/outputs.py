@@ -1,10 +1,11 @@
-"""The five report files, all from one compiled `CycleReport`.
+"""The report files, all from one compiled `CycleReport`.
 
 - report.html: self-contained (inline CSS, no external URLs), autoescaped;
 - report.pdf: the same HTML through WeasyPrint (A4, page numbers from @page counters);
 - results.xlsx: heat map sheet with fills and frozen headers, a sheet per shown column, comments;
 - summary.csv: the SPEC section 8 contract;
-- heatmap.png: matplotlib (Agg), hatched per band so it reads in greyscale.
+- heatmap.png: matplotlib (Agg), hatched per band so it reads in greyscale;
+- gaps.png: the group means side by side per element (survey.reports.charts), for slides.
 
 Templates (top-level templates/report/) are rendered with the app's one Jinja environment, whose
 report filters `survey.reports.init_app` registers: requests, jobs and commands all run in an app
@@ -26,7 +27,7 @@ from markupsafe import Markup
 
 import framework as fw
 from survey.models import Report
-from survey.reports import palette
+from survey.reports import charts, palette
 from survey.reports.compile import (
     ALL,
     DISAGREEMENT_GAP,
@@ -44,6 +45,7 @@ CONTENT_TYPES = {
     "results.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "summary.csv": "text/csv; charset=utf-8",
     "heatmap.png": "image/png",
+    "gaps.png": "image/png",
 }
 FILE_NAMES = tuple(CONTENT_TYPES)
 
@@ -115,14 +117,27 @@ def render_report_html(
     if isinstance(report, Report):
         return stored_report_html(report, env or get_template_env(), standalone=standalone)
     template = (env or get_template_env()).get_template("report/report.html")
-    html = template.render(standalone=standalone, **report_context(report))
+    html = template.render(
+        standalone=standalone, charts=report_charts(report), **report_context(report)
+    )
     return Markup(html)  # noqa: S704 -- autoescaped template output
 
 
+def report_charts(report: CycleReport) -> dict[str, str]:
+    """The report's charts as PNG data URIs (none when there are no trust-wide figures)."""
+    if not any(r.overall.mean_text for r in report.elements):
+        return {}
+    return {
+        "gaps": charts.png_data_uri(charts.gaps_figure(report)),
+        "distribution": charts.png_data_uri(charts.distribution_figure(report)),
+    }
+
+
 def render_pdf(html: str) -> bytes:
+    """The board paper: A4, tagged for assistive technology (PDF/UA-1)."""
     from weasyprint import HTML
 
-    pdf = HTML(string=html, base_url=None).write_pdf()
+    pdf = HTML(string=html, base_url=None).write_pdf(pdf_variant="pdf/ua-1")
     assert pdf is not None
     return bytes(pdf)
 
@@ -426,7 +441,12 @@ def render_heatmap_png(report: CycleReport) -> bytes:
     return out.getvalue()
 
 
-# -- all five -----------------------------------------------------------------------------------
+def render_gaps_png(report: CycleReport) -> bytes:
+    """The group means side by side per element, 16:9 for a slide."""
+    return charts.png_bytes(charts.gaps_figure(report, width=13.33, slide=True))
+
+
+# -- all the files ------------------------------------------------------------------------------
 
 
 def render_report_files(report: CycleReport) -> dict[str, bytes]:
@@ -438,10 +458,11 @@ def render_report_files(report: CycleReport) -> dict[str, bytes]:
         "results.xlsx": lambda: render_xlsx(report),
         "summary.csv": lambda: render_summary_csv(report),
         "heatmap.png": lambda: render_heatmap_png(report),
+        "gaps.png": lambda: render_gaps_png(report),
     }
     return {name: make() for name, make in makers.items()}
 
 
 def write_report_files(report: CycleReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write the five files into `out_dir` (created if needed); returns name -> path."""
+    """Write the report files into `out_dir` (created if needed); returns name -> path."""
     return write_files(out_dir, render_report_files(report))

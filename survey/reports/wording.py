@@ -82,11 +82,15 @@ COMMENTS_PURGED = (
     "No comments are shown: this report was compiled after the cycle's names and schools were "
     "removed, so its comments could not be checked for them and are withheld."
 )
-SIZE_NOTE = (
-    "A note beside a movement means the group's number of responses changed markedly (by half "
-    "or more) or the group is small (fewer than 5 responses): one person's answer then moves "
-    "its mean a long way."
-)
+
+
+def size_caveat(notes: dict[str, str]) -> str:
+    """One caveat for the groups whose size changed markedly or is small (label -> note)."""
+    parts = "; ".join(f"{label}: {note}" for label, note in notes.items())
+    return (
+        f"Read movement with care where a group's size changed markedly or is small ({parts}): "
+        "one person's answer then moves a mean a long way."
+    )
 
 
 def withheld_comment_notes(sizes: list[int], threshold: int) -> list[str]:
