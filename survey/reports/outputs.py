@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
+from decimal import Decimal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -255,32 +256,78 @@ def render_xlsx(report: CycleReport) -> bytes:
     summary.column_dimensions["A"].width = 38
     summary.column_dimensions["B"].width = 60
 
+    # The heat map: a number (the mean) in each coloured cell, its band word beside it.
     heat = book.create_sheet(_sheet_title("Heat map", used))
-    heat.append(
-        ["Heading", "Element", *(f"{c.label} ({c.responses} responses)" for c in report.columns)]
-    )
+    header: list[str] = ["Heading", "Element"]
+    for c in report.columns:
+        header += [f"{c.label} ({c.responses} responses): mean", f"{c.label}: band"]
+    header.append("All shown groups: mean of group means")
+    heat.append(header)
     for cell in heat[1]:
         cell.font, cell.alignment, cell.fill = bold, centre, header_fill
+    heat.row_dimensions[1].height = 48
     for row in report.elements:
-        heat.append(
-            [
-                text(f"{row.heading.number}. {row.heading.title}"),
-                text(f"{row.element.code} {row.element.title}"),
-                *(cell_words(row.cells[c.key]) for c in report.columns),
-            ]
-        )
+        values: list[Any] = [
+            text(f"{row.heading.number}. {row.heading.title}"),
+            text(f"{row.element.code} {row.element.title}"),
+        ]
+        for c in report.columns:
+            figure = row.cells[c.key]
+            if figure.is_hidden:
+                values += [None, f"Hidden: {figure.hidden_reason}"]
+            elif figure.level is None:
+                values += [None, "No ratings"]
+            else:
+                values += [float(figure.mean_text), figure.level.label]
+        values.append(float(row.group_means_text) if row.group_means_text else None)
+        heat.append(values)
         for offset, column in enumerate(report.columns):
-            target = heat.cell(heat.max_row, 3 + offset)
             swatch = cell_swatch(row.cells[column.key], report)
             colour = argb(swatch.fill)
-            target.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
-            target.font = Font(color=argb(swatch.text))
-            target.alignment = centre
+            for target in (
+                heat.cell(heat.max_row, 3 + 2 * offset),
+                heat.cell(heat.max_row, 4 + 2 * offset),
+            ):
+                target.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+                target.font = Font(color=argb(swatch.text))
+                target.alignment = centre
+            heat.cell(heat.max_row, 3 + 2 * offset).number_format = "0.00"
+    heat.cell(heat.max_row, heat.max_column).number_format = "0.00"
     heat.freeze_panes = "C2"
     heat.column_dimensions["A"].width = 30
     heat.column_dimensions["B"].width = 40
-    for offset in range(len(report.columns)):
-        heat.column_dimensions[get_column_letter(3 + offset)].width = 22
+    for offset in range(2 * len(report.columns) + 1):
+        heat.column_dimensions[get_column_letter(3 + offset)].width = 14
+    heat.append([])
+    if report.weighting_note:
+        heat.append([text(report.weighting_note)])
+
+    # Movement: the two means as printed and their difference, per element and column.
+    moves = book.create_sheet(_sheet_title("Movement", used))
+    moves.append(["Element", "Column", "Previous mean", "Mean", "Change", "Note"])
+    for cell in moves[1]:
+        cell.font, cell.fill = bold, header_fill
+    for row in report.elements:
+        for move in row.movements:
+            label = text(f"{row.element.code} {row.element.title}")
+            if move.reason:
+                moves.append([label, text(move.column.label), None, None, None,
+                              text(f"Not compared: {move.reason}")])  # fmt: skip
+                continue
+            change = Decimal(move.text) - Decimal(move.previous_text)
+            moves.append([label, text(move.column.label), float(move.previous_text),
+                          float(move.text), float(change), text(move.note)])  # fmt: skip
+            for col in (3, 4, 5):
+                moves.cell(moves.max_row, col).number_format = "0.00"
+            moves.cell(moves.max_row, 5).number_format = "+0.00;-0.00;0.00"
+    if not report.previous_title:
+        moves.append([text(report.previous_note)])
+    for note in report.movement_notes:
+        moves.append([text(note)])
+    moves.freeze_panes = "A2"
+    moves.column_dimensions["A"].width = 40
+    moves.column_dimensions["B"].width = 28
+    moves.column_dimensions["F"].width = 60
 
     keys = list(report.answer_keys)
     for column in report.columns:
@@ -321,6 +368,8 @@ def render_xlsx(report: CycleReport) -> bytes:
     comments.append(["Element", "Comment (random order)"])
     for cell in comments[1]:
         cell.font, cell.fill = bold, header_fill
+    for note in report.comment_notes:
+        comments.append(["", text(note)])
     for row in report.elements:
         for comment in row.comments:
             comments.append([text(f"{row.element.code} {row.element.title}"), text(comment)])
