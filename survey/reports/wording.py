@@ -186,7 +186,7 @@ def _movement_finding(report: CycleReport) -> list[str]:
     sentences = []
     rises = sorted((t for t in trust_wide if t[0] > 0), key=lambda t: (-t[0], t[1].index))
     falls = sorted((t for t in trust_wide if t[0] < 0), key=lambda t: (t[0], t[1].index))
-    for kind, items in (("rose", rises), ("fell", falls)):
+    for kind, items in (("rise", rises), ("fall", falls)):
         if not items:
             continue
         best = [t for t in items if t[0] == items[0][0]]
@@ -194,7 +194,11 @@ def _movement_finding(report: CycleReport) -> list[str]:
             f"{row.label} ({move.previous_text} → {move.text}, {move.change_text})"
             for _, row, move in best
         ]
-        lead = "Trust-wide, most " + kind if len(best) == 1 else f"Tied, {len(best)} " + kind
+        lead = (
+            f"Largest {kind} trust-wide"
+            if len(best) == 1
+            else f"Largest {kind} trust-wide, a tie of {len(best)}"
+        )
         sentences.append(f"{lead}: {'; '.join(parts)}.")
     steady = len(trust_wide) - len(rises) - len(falls)
     sentences.append(
