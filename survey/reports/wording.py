@@ -222,7 +222,11 @@ def findings(report: CycleReport) -> list[Finding]:
         Finding(
             "Priorities",
             [_priority(g) for g in report.priority_groups]
-            or ["There are no trust-wide figures to rank."],
+            or [
+                "Every rated element meets the rule for a strength: none is left to rank."
+                if report.strength_groups
+                else "There are no trust-wide figures to rank."
+            ],
         )
     )
     out.append(
