@@ -83,9 +83,7 @@ def gaps_figure(report: CycleReport, *, width: float = 7.0, slide: bool = False)
     axes = figure.add_subplot()
     count = len(rows)
     top = len(levels) + 0.55
-    axes.barh(
-        range(0, count, 2), top, left=0, height=1.0, color="#f2f2f2", zorder=0, linewidth=0
-    )
+    axes.barh(range(0, count, 2), top, left=0, height=1.0, color="#f2f2f2", zorder=0, linewidth=0)
     spans: list[tuple[int, float, float]] = []
     for y, row in enumerate(rows):
         means = [float(row.cells[c.key].mean_text) for c in groups if row.cells[c.key].mean_text]
@@ -123,8 +121,16 @@ def gaps_figure(report: CycleReport, *, width: float = 7.0, slide: bool = False)
                 zorder=3,
             )
         handles.append(
-            Line2D([], [], marker=marker, ls="", markerfacecolor=colour, markeredgecolor="#000000",
-                   markersize=7, label=f"{column.label} ({column.responses})")  # fmt: skip
+            Line2D(
+                [],
+                [],
+                marker=marker,
+                ls="",
+                markerfacecolor=colour,
+                markeredgecolor="#000000",
+                markersize=7,
+                label=f"{column.label} ({column.responses})",
+            )
         )
     overall = [(float(r.overall.mean_text), y) for y, r in enumerate(rows) if r.overall.mean_text]
     if overall:

@@ -143,7 +143,7 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     sized = {m.column.label: m.note for r in reports for m in r.movements if m.note}
     if sized:
         movement_notes.append(wording.size_caveat(sized))
-    report = CycleReport(
+    compiled = CycleReport(
         info=info,
         rates=list(inputs.rates),
         columns=figures.columns,
@@ -162,8 +162,8 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
         movement_notes=movement_notes,
         weighting_note=wording.weighting_note(figures.columns),
     )
-    report.findings = wording.findings(report)
-    return report
+    compiled.findings = wording.findings(compiled)
+    return compiled
 
 
 def mean_of_group_means(report: ElementReport, columns: list[Column]) -> str:
@@ -175,7 +175,8 @@ def mean_of_group_means(report: ElementReport, columns: list[Column]) -> str:
     ]
     if not means:
         return ""
-    return str((sum(means) / len(means)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    average = sum(means, Decimal(0)) / len(means)
+    return str(average.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def compile_cycle(session: Session, cycle: Cycle) -> CycleReport:

@@ -79,7 +79,7 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         # Redacted here, before anything else sees them: no output ever holds the raw text.
         redact = load_redactor(session, cycle)
         comments = pd.DataFrame(
-            [(g, code, redact(text)) for g, code, text in comment_rows],
+            [(g, code, redact(text or "")) for g, code, text in comment_rows],
             columns=["group_id", "element_code", "rationale"],
         )
         comments_purged = redact.purged

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import csv
 import io
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -267,20 +267,20 @@ def render_xlsx(report: CycleReport) -> bytes:
         cell.font, cell.alignment, cell.fill = bold, centre, header_fill
     heat.row_dimensions[1].height = 48
     for row in report.elements:
-        values: list[Any] = [
+        cells: list[Any] = [
             text(f"{row.heading.number}. {row.heading.title}"),
             text(f"{row.element.code} {row.element.title}"),
         ]
         for c in report.columns:
             figure = row.cells[c.key]
             if figure.is_hidden:
-                values += [None, f"Hidden: {figure.hidden_reason}"]
+                cells += [None, f"Hidden: {figure.hidden_reason}"]
             elif figure.level is None:
-                values += [None, "No ratings"]
+                cells += [None, "No ratings"]
             else:
-                values += [float(figure.mean_text), figure.level.label]
-        values.append(float(row.group_means_text) if row.group_means_text else None)
-        heat.append(values)
+                cells += [float(figure.mean_text), figure.level.label]
+        cells.append(float(row.group_means_text) if row.group_means_text else None)
+        heat.append(cells)
         for offset, column in enumerate(report.columns):
             swatch = cell_swatch(row.cells[column.key], report)
             colour = argb(swatch.fill)

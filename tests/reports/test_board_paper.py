@@ -22,7 +22,6 @@ from survey.services.cycles import purge_cycle
 from .conftest import IDENTIFIERS, RealSize
 from .factories import set_state
 
-
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 

@@ -43,9 +43,7 @@ def pdf_pages(path: Path) -> int:
     return int(info.stdout.split("Pages:")[1].split()[0])
 
 
-def test_all_files_are_written_and_open(
-    session: Session, golden: Golden, tmp_path: Path
-) -> None:
+def test_all_files_are_written_and_open(session: Session, golden: Golden, tmp_path: Path) -> None:
     paths = write_report_files(compile_cycle(session, golden.cycle), tmp_path / "out")
     assert list(paths) == list(CONTENT_TYPES)
     assert all(p.parent == tmp_path / "out" and p.stat().st_size > 0 for p in paths.values())

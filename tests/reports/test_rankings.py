@@ -80,9 +80,12 @@ def test_the_6b_case_is_not_a_strength_but_a_disagreement(jinja_env: Environment
         [
             ("executive", True, {"1A": ["amber-green"] * 2, "6B": ["green", "green"]}),
             ("headteacher", False, {"1A": ["amber-green"] * 5, "6B": ["amber-red"] * 5}),
-            ("middle-leader", False, {"1A": expand({"amber-green": 2, "green": 1}),
-                                      "6B": ["amber-green"] * 3}),
-        ],  # fmt: skip
+            (
+                "middle-leader",
+                False,
+                {"1A": expand({"amber-green": 2, "green": 1}), "6B": ["amber-green"] * 3},
+            ),
+        ],
         "1A,6B",
     )
     report = build_report(inputs)
@@ -96,8 +99,9 @@ def test_the_6b_case_is_not_a_strength_but_a_disagreement(jinja_env: Environment
     html = str(render_report_html(report, env=jinja_env))
     summary = section(html, "summary")
     assert "1A Clarity of purpose: mean 3.10, 10 of 10 rated answers in the upper half." in summary
-    assert "6B Capability to refresh and renew the MAT: Executive rate this 2.00 higher than Headteacher" in (
-        " ".join(summary.split())
+    assert (
+        "6B Capability to refresh and renew the MAT: Executive rate this 2.00 higher than "
+        "Headteacher" in (" ".join(summary.split()))
     )
     rules = section(html, "strengths")
     assert "more than 50% of the rated answers are in the upper half" in rules
@@ -113,8 +117,11 @@ def test_a_12_way_tie_on_the_gap_is_broken_by_the_split_and_spread_then_listed_t
     # Everywhere but 2A the middle leaders sit at Amber green; at 2A they side with the heads.
     middles = {c: (["amber-red"] * 3 if c == "2A" else ["amber-green"] * 3) for c in codes}
     inputs = make_inputs(
-        [("executive", True, executive), ("headteacher", False, heads),
-         ("middle-leader", False, middles)],  # fmt: skip
+        [
+            ("executive", True, executive),
+            ("headteacher", False, heads),
+            ("middle-leader", False, middles),
+        ],
         ",".join(codes),
     )
     report = build_report(inputs)
@@ -200,14 +207,18 @@ def test_movement_is_the_difference_of_the_printed_figures(jinja_env: Environmen
 
 def test_a_marked_change_in_a_group_size_is_noted() -> None:
     before = make_inputs(
-        [("headteacher", False, {"1A": ["green"] * 4}), ("middle-leader", False,
-                                                        {"1A": ["red"] * 12})],  # fmt: skip
+        [
+            ("headteacher", False, {"1A": ["green"] * 4}),
+            ("middle-leader", False, {"1A": ["red"] * 12}),
+        ],
         "1A",
         title="Last year",
     )
     now = make_inputs(
-        [("headteacher", False, {"1A": ["green"] * 8}), ("middle-leader", False,
-                                                        {"1A": ["red"] * 12})],  # fmt: skip
+        [
+            ("headteacher", False, {"1A": ["green"] * 8}),
+            ("middle-leader", False, {"1A": ["red"] * 12}),
+        ],
         "1A",
         previous=before,
     )
@@ -222,8 +233,10 @@ def test_the_trust_wide_column_states_its_weighting_and_offers_both_means(
     jinja_env: Environment,
 ) -> None:
     inputs = make_inputs(
-        [("headteacher", False, {"1A": ["green"] * 10}),
-         ("middle-leader", False, {"1A": ["red"] * 25})],  # fmt: skip
+        [
+            ("headteacher", False, {"1A": ["green"] * 10}),
+            ("middle-leader", False, {"1A": ["red"] * 25}),
+        ],
         "1A",
     )
     report = build_report(inputs)
@@ -241,12 +254,17 @@ def test_the_trust_wide_column_states_its_weighting_and_offers_both_means(
 
 def test_withheld_comments_are_counted_never_named(jinja_env: Environment) -> None:
     inputs = make_inputs(
-        [("executive", True, {"1A": ["green"] * 3}),
-         ("trustee", False, {"1A": ["green"] * 2}),
-         ("middle-leader", False, {"1A": ["red"] * 6})],  # fmt: skip
+        [
+            ("executive", True, {"1A": ["green"] * 3}),
+            ("trustee", False, {"1A": ["green"] * 2}),
+            ("middle-leader", False, {"1A": ["red"] * 6}),
+        ],
         "1A",
-        comments=[("executive", "1A", "EXEC remark"), ("trustee", "1A", "TRUSTEE remark"),
-                  ("middle-leader", "1A", "A middle leader's remark")],  # fmt: skip
+        comments=[
+            ("executive", "1A", "EXEC remark"),
+            ("trustee", "1A", "TRUSTEE remark"),
+            ("middle-leader", "1A", "A middle leader's remark"),
+        ],
     )
     report = build_report(inputs)
     html = str(render_report_html(report, env=jinja_env))
