@@ -181,12 +181,12 @@ def distribution_figure(report: CycleReport, *, width: float = 7.0) -> Figure:
     keys = list(report.answer_keys)
     per_column = (len(rows) + 1) // 2
     block = len(columns) + 1.6  # bars, then room for the element's title
-    height = 0.6 + 0.145 * per_column * block
+    height = 0.6 + 0.19 * per_column * block
     figure = _new_figure(width, height)
     axes = figure.add_axes((0.0, 0.0, 1.0, 1.0 - 0.32 / height))
     axes.axis("off")
-    bar_labels = [_short(c.label if c.kind == "group" else "All shown", 18) for c in columns]
-    label_w, bar_w, gutter = 1.25, 2.05, 0.15  # in "panel" units; two panels side by side
+    bar_labels = [_short(c.label if c.kind == "group" else "All shown", 28) for c in columns]
+    label_w, bar_w, gutter = 1.55, 1.75, 0.15  # in "panel" units; two panels side by side
     panel_w = label_w + bar_w + gutter
     bars: dict[str, tuple[list[float], list[float], list[float]]] = {k: ([], [], []) for k in keys}
     for index, row in enumerate(rows):
