@@ -234,7 +234,7 @@ def distribution_figure(report: CycleReport, *, width: float = 7.0) -> Figure:
     return figure
 
 
-def png_data_uri(figure: Figure, dpi: int = 200) -> str:
+def png_data_uri(figure: Figure, dpi: int = 160) -> str:
     """The figure as a PNG data URI for the HTML and the PDF (quick for WeasyPrint to lay out,
     unlike an SVG of thousands of paths)."""
     return "data:image/png;base64," + base64.b64encode(png_bytes(figure, dpi)).decode("ascii")
