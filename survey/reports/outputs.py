@@ -492,7 +492,7 @@ def render_heatmap_png(report: CycleReport) -> bytes:
 
 def render_gaps_png(report: CycleReport) -> bytes:
     """The group means side by side per element, 16:9 for a slide."""
-    return charts.png_bytes(charts.gaps_figure(report, width=13.33, slide=True))
+    return charts.png_bytes(charts.gaps_figure(report, width=13.33, slide=True), dpi=150)
 
 
 # -- all the files ------------------------------------------------------------------------------

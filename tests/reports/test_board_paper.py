@@ -6,21 +6,26 @@ none at all when a compile comes after the names were purged."""
 
 from __future__ import annotations
 
+import random
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
 from survey.models import CycleState
-from survey.reports.compile import compile_cycle
-from survey.reports.outputs import write_report_files
+from survey.reports.compile import build_report, compile_cycle
+from survey.reports.email import render_report_email
+from survey.reports.outputs import render_pdf, render_report_html, write_report_files
 from survey.reports.redact import Redactor
+from survey.reports.store import store_report
 from survey.services.cycles import purge_cycle
 
 from .conftest import IDENTIFIERS, RealSize
 from .factories import set_state
+from .test_rankings import ALL_CODES, make_inputs
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
@@ -160,3 +165,44 @@ def test_the_redactor_on_every_kind_of_detail() -> None:
     # Years, dates and figures are not phone numbers.
     kept = "In 2024-2025, 12/03/2026, 45% of 1,200 pupils; plan 3.2.1"
     assert redact(kept) == kept
+
+
+def test_a_wide_heat_map_gets_a_landscape_page_of_its_own(tmp_path: Path, jinja_env: Any) -> None:
+    rng = random.Random(6)
+    keys = ["red", "amber-red", "amber-green", "green", "dont-know"]
+    sizes = {"executive": 4, "headteacher": 9, "middle-leader": 22, "senior-leader": 12,
+             "governor": 2, "trustee": 2}  # fmt: skip
+    groups = [
+        (key, False, {c: [rng.choice(keys) for _ in range(n)] for c in ALL_CODES})
+        for key, n in sizes.items()
+    ]
+    report = build_report(make_inputs(groups))
+    assert len(report.columns) == 8  # six groups, the two small ones combined, trust-wide
+    pdf = tmp_path / "wide.pdf"
+    pdf.write_bytes(render_pdf(str(render_report_html(report, env=jinja_env))))
+    pages = pdf_pages_text(pdf)
+    heat = [i for i, page in enumerate(pages) if "2. Heat map" in page]
+    assert len(heat) == 1
+    for code in ALL_CODES:
+        assert re.search(rf"\b{code} ", pages[heat[0]]), code
+    assert "Hidden: not enough responses" in pages[heat[0]]  # the legend too
+    info = subprocess.run(
+        ["pdfinfo", "-f", "1", "-l", str(len(pages)), str(pdf)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    sizes_by_page = re.findall(r"Page\s+(\d+) size:\s+([\d.]+) x ([\d.]+)", info)
+    landscape = [int(n) - 1 for n, w, h in sizes_by_page if float(w) > float(h)]
+    assert landscape == heat
+
+
+def test_the_report_email_quotes_no_comment(session: Session, real_size: RealSize) -> None:
+    """The email summarises figures only: no comment, so nothing in it to redact."""
+    compiled = compile_cycle(session, real_size.cycle)
+    row = store_report(session, real_size.cycle, compiled)
+    subject, text, html = render_report_email(real_size.cycle, compiled, row)
+    for part in (subject, text, html):
+        assert leaks(part) == []
+        assert "[a person]" not in part and "Moderation is strong" not in part
+    assert "4B Intentional use of assessment" in text  # the disagreement is named
