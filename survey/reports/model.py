@@ -303,6 +303,23 @@ class CycleReport:
     def comment_count(self) -> int:
         return sum(len(e.comments) for e in self.elements)
 
+    @property
+    def movement_columns(self) -> list[Column]:
+        """The columns with at least one element compared with the previous cycle."""
+        compared = {m.column.key for e in self.elements for m in e.movements if m.reason is None}
+        return [c for c in self.columns if c.key in compared]
+
+    @property
+    def movement_skipped(self) -> list[tuple[Column, str]]:
+        """The other columns, each with why nothing in it is compared (its first reason)."""
+        shown = {c.key for c in self.movement_columns}
+        reasons: dict[str, str] = {}
+        for element in self.elements:
+            for move in element.movements:
+                if move.column.key not in shown and move.reason:
+                    reasons.setdefault(move.column.key, move.reason)
+        return [(self.column(key), reason) for key, reason in reasons.items()]
+
     def column(self, key: str) -> Column:
         return next(c for c in self.columns if c.key == key)
 
