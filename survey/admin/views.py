@@ -61,9 +61,10 @@ from survey.timeutil import (
 # The files a compiled report offers for download, in the order the page lists them.
 DOWNLOADS: dict[str, str] = {
     "report.pdf": "The board paper (PDF, A4)",
-    "results.xlsx": "Spreadsheet: heat map, one sheet per group, comments",
+    "results.xlsx": "Spreadsheet: heat map, movement, one sheet per group, comments",
     "summary.csv": "Summary figures (CSV)",
-    "heatmap.png": "Heat map image (PNG)",
+    "heatmap.png": "Heat map image for slides (PNG)",
+    "gaps.png": "Group means side by side, for slides (PNG)",
     "report.html": "The report as a web page, readable offline (HTML)",
 }
 

@@ -306,7 +306,7 @@ def demo_command(out: Path | None) -> None:
     """A whole synthetic cycle end to end on a throwaway database; prints the report's path."""
     folder = out or Path(tempfile.mkdtemp(prefix="mat-review-demo-"))
     files = run_demo(folder.resolve())
-    for name in ("report.pdf", "results.xlsx", "summary.csv", "heatmap.png"):
+    for name in ("report.pdf", "results.xlsx", "summary.csv", "heatmap.png", "gaps.png"):
         if name in files:
             click.echo(f"  {name}: {files[name]}")
     click.echo(f"report: {files['report.html']}")

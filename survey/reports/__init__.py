@@ -4,8 +4,8 @@
   suppression applied (pure apart from the queries; no request or app globals);
 - `outputs.render_report_html(report, standalone=True)`: the report page (or its body fragment);
 - `outputs.write_report_files(report, out_dir)`: report.html, report.pdf, results.xlsx,
-  summary.csv and heatmap.png in a folder;
-- `store.store_report(session, cycle) -> Report`: the same five files kept in the database, once;
+  summary.csv, heatmap.png and gaps.png in a folder;
+- `store.store_report(session, cycle) -> Report`: the same files kept in the database, once;
 - `stored`: reading a stored report back (never compiles: the web app imports only this);
 - `email.render_report_email(...)`: the report email, from the compiled report;
 - `filters.init_app(app)`: the report filters, registered on the app's one Jinja environment,

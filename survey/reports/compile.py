@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy.orm import Session
 
 from survey.models import Cycle
 from survey.reports import wording
-from survey.reports.figures import attach_movements, combined_cell_is_withheld, compute_figures
+from survey.reports.figures import (
+    attach_movements,
+    combined_cell_is_withheld,
+    compute_figures,
+    scope_notes,
+)
 from survey.reports.inputs import load_inputs
 from survey.reports.model import (
     AGREEMENT_SHARE,
@@ -41,6 +47,7 @@ from survey.reports.model import (
     GroupInfo,
     HeadingBlock,
     Movement,
+    RankGroup,
     format_mean,
 )
 from survey.reports.rankings import perception_gap, rank
@@ -63,6 +70,7 @@ __all__ = [
     "GroupInfo",
     "HeadingBlock",
     "Movement",
+    "RankGroup",
     "build_report",
     "combined_cell_is_withheld",
     "compile_cycle",
@@ -85,6 +93,14 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     comment_threshold = max(info.min_group_size, info.min_comment_group_size)
     eligible = {g.id for g in figures.shown if inputs.responses.get(g.id, 0) >= comment_threshold}
     comments: dict[str, list[str]] = {e.code: [] for e in elements}
+    comment_notes = wording.withheld_comment_notes(
+        [inputs.responses.get(g.id, 0) for g in inputs.groups if g.id not in eligible],
+        comment_threshold,
+    )
+    if inputs.comments_purged:
+        # The names and schools to check the comments against are gone: print none.
+        eligible = set()
+        comment_notes = [wording.COMMENTS_PURGED]
     frame = inputs.comments
     if len(frame):
         frame = frame[frame["group_id"].isin(eligible) & frame["element_code"].isin(comments)]
@@ -107,9 +123,10 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     ]
     for report in reports:
         report.gap = perception_gap(report, figures.columns)
+        report.group_means_text = mean_of_group_means(report, figures.columns)
     attach_movements(inputs, figures, reports)
 
-    ranked = rank(reports, framework)
+    ranked = rank(reports, framework, figures.columns)
 
     blocks: list[HeadingBlock] = []
     for report in reports:
@@ -120,23 +137,45 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     previous_note = inputs.previous_note
     if inputs.previous is None and not previous_note:
         previous_note = wording.NO_PREVIOUS_CYCLE
-    return CycleReport(
+    movement_notes = scope_notes(inputs, reports)
+    sized = {m.column.label: m.note for r in reports for m in r.movements if m.note}
+    if sized:
+        movement_notes.append(wording.size_caveat(sized))
+    compiled = CycleReport(
         info=info,
         rates=list(inputs.rates),
         columns=figures.columns,
         elements=reports,
         headings=blocks,
         gaps=ranked.gaps,
-        strengths=ranked.strengths,
-        priorities=ranked.priorities,
-        disagreements=ranked.disagreements,
+        strength_groups=ranked.strengths,
+        priority_groups=ranked.priorities,
+        disagreement_groups=ranked.disagreements,
         previous_title=inputs.previous.info.title if inputs.previous else None,
         previous_note=previous_note,
         rules=wording.rules(info),
         ranking_rules=wording.ranking_rules(framework.scale),
         compiled_at=compiled_at or utcnow(),
         hidden_comment_count=inputs.hidden_comment_count,
+        comment_notes=comment_notes,
+        movement_notes=movement_notes,
+        weighting_note=wording.weighting_note(figures.columns),
     )
+    compiled.findings = wording.findings(compiled)
+    return compiled
+
+
+def mean_of_group_means(report: ElementReport, columns: list[Column]) -> str:
+    """The shown groups' means (as printed) averaged with equal weight, rounded half up."""
+    means = [
+        Decimal(report.cells[c.key].mean_text)
+        for c in columns
+        if c.kind == "group" and c.is_shown and report.cells[c.key].mean_text
+    ]
+    if not means:
+        return ""
+    average = sum(means, Decimal(0)) / len(means)
+    return str(average.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
 
 
 def compile_cycle(session: Session, cycle: Cycle) -> CycleReport:

@@ -234,6 +234,46 @@ def compute_figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> Figu
     return Figures(columns, cells, shown, hidden)
 
 
+# A group's size "changed markedly" when one cycle had at least this many times the other's.
+MARKED_SIZE_RATIO = 1.5
+# Below this many responses a group's mean moves a long way with one person's answer.
+SMALL_GROUP = 5
+
+
+def size_note(before: int, now: int) -> str:
+    """A caveat for one movement: the group's size changed markedly, or it is small."""
+    if min(before, now) and max(before, now) >= MARKED_SIZE_RATIO * min(before, now):
+        return f"responses {before} then {now}"
+    if min(before, now) < SMALL_GROUP:
+        return f"small group ({before} then {now} responses)"
+    return ""
+
+
+def scope_notes(inputs: CycleInputs, elements: Sequence[ElementReport]) -> list[str]:
+    """Caveats when the two cycles asked different questions of the elements compared."""
+    previous = inputs.previous
+    if previous is None:
+        return []
+    prev_framework = previous.info.framework
+    prev_codes = {e.code: e for e in prev_framework.elements_in_scope(previous.info.scope)}
+    changed = []
+    for report in elements:
+        before = prev_codes.get(report.element.code)
+        if before is None:
+            continue
+        if len(before.questions_for(previous.info.scope)) != len(report.questions):
+            changed.append(report.element.code)
+    if not changed:
+        return []
+    now_q = sum(len(r.questions) for r in elements)
+    before_q = sum(len(e.questions_for(previous.info.scope)) for e in prev_codes.values())
+    return [
+        f"The scope changed: {previous.info.title} asked {before_q} questions, this cycle "
+        f"{now_q}. Elements {', '.join(changed)} were rated on a different set of questions, "
+        "so part of their movement may come from the questions rather than the practice."
+    ]
+
+
 def attach_movements(
     inputs: CycleInputs,
     current: Figures,
@@ -287,5 +327,14 @@ def attach_movements(
                 report.movements.append(Movement(column, reason=reason or "not compared"))
             else:
                 report.movements.append(
-                    Movement(column, prev_cell.mean, cell.mean, prev_cell.level, cell.level)
+                    Movement(
+                        column,
+                        prev_cell.mean,
+                        cell.mean,
+                        prev_cell.level,
+                        cell.level,
+                        previous_text=prev_cell.mean_text,
+                        text=cell.mean_text,
+                        note=size_note(prev_responses.get(column.key, 0), column.responses),
+                    )
                 )

@@ -7,10 +7,11 @@ import pandas as pd
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from survey.models import Cycle, CycleState, HiddenComment, Rating, Response
+from survey.models import Cycle, CycleState, HiddenComment, Invitation, Rating, Response
 from survey.queries import group_counts
 from survey.reports import wording
 from survey.reports.model import CycleInfo, CycleInputs, GroupInfo
+from survey.reports.redact import Redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
 
@@ -28,6 +29,20 @@ def _cycle_info(session: Session, cycle: Cycle) -> CycleInfo:
         scope=get_cycle_scope(cycle),
         min_group_size=cycle.min_group_size,
         min_comment_group_size=cycle.min_comment_group_size,
+    )
+
+
+def load_redactor(session: Session, cycle: Cycle) -> Redactor:
+    """What identifies a person in this cycle: its invitations' names, schools and emails.
+    Once the cycle is purged they are gone, and the redactor says so (`purged`)."""
+    rows = session.execute(
+        select(Invitation.name, Invitation.school, Invitation.email, Invitation.is_purged).where(
+            Invitation.cycle_id == cycle.id
+        )
+    ).all()
+    purged = cycle.purged_at is not None or any(row[3] for row in rows)
+    return Redactor.from_identifiers(
+        (r[0] for r in rows), (r[1] for r in rows), (r[2] for r in rows), purged=purged
     )
 
 
@@ -51,6 +66,7 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
     previous: CycleInputs | None = None
     note = ""
     hidden_count = 0
+    comments_purged = False
     if with_previous:
         # Comments the CEO hid while reviewing a held report (survey/services/report_review.py).
         is_hidden = exists().where(
@@ -75,7 +91,13 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
                 ~is_hidden,
             )
         ).all()
-        comments = pd.DataFrame(comment_rows, columns=["group_id", "element_code", "rationale"])
+        # Redacted here, before anything else sees them: no output ever holds the raw text.
+        redact = load_redactor(session, cycle)
+        comments = pd.DataFrame(
+            [(g, code, redact(text or "")) for g, code, text in comment_rows],
+            columns=["group_id", "element_code", "rationale"],
+        )
+        comments_purged = redact.purged
         prev = cycle.previous_cycle
         if prev is not None:
             if prev.state in (CycleState.CLOSED, CycleState.REPORTED):
@@ -93,4 +115,5 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         previous_note=note,
         hidden_comment_count=hidden_count,
         comment_review_version=cycle.comment_review_version,
+        comments_purged=comments_purged,
     )

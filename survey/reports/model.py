@@ -21,7 +21,7 @@ ALL = "all"  # reserved: no group may use it
 TOP_N = 3
 # A perception gap worth a discussion: at least half a band between two groups' means.
 DISAGREEMENT_GAP = 0.5
-# "High agreement" for a strength: at least half of the rated answers at the most common rating.
+# A strength needs more than this share of the rated answers in the upper half of the scale.
 AGREEMENT_SHARE = 0.5
 
 ColumnKind = Literal["group", "other", "all"]
@@ -75,6 +75,9 @@ class CycleInputs:
     hidden_comment_count: int = 0
     # The cycle's comment_review_version when these inputs were read (see jobs/tasks.py).
     comment_review_version: int = 0
+    # The cycle's names and schools were purged before this compile, so its comments could not
+    # be checked for them: they are withheld (the report says why).
+    comments_purged: bool = False
 
 
 # -- the result ---------------------------------------------------------------------------------
@@ -157,21 +160,25 @@ class Movement:
     previous_level: fw.ScaleLevel | None = None
     level: fw.ScaleLevel | None = None
     reason: str | None = None  # why there is no comparison
+    previous_text: str = ""  # the two means as printed (rounded half up to 2 decimals)
+    text: str = ""
+    note: str = ""  # a caveat: the group's size or the element's questions changed markedly
 
     @property
     def change(self) -> float | None:
-        if self.previous_mean is None or self.mean is None:
+        """The difference of the two printed figures, so the page adds up."""
+        if not self.previous_text or not self.text:
             return None
-        return self.mean - self.previous_mean
+        return float(Decimal(self.text) - Decimal(self.previous_text))
 
     @property
     def change_text(self) -> str:
-        change = self.change
-        if change is None:
+        if not self.previous_text or not self.text:
             return ""
-        if abs(change) < 0.005:
+        change = Decimal(self.text) - Decimal(self.previous_text)
+        if not change:
             return "no change"
-        return f"{'up' if change > 0 else 'down'} {abs(change):.2f}"
+        return f"{'up' if change > 0 else 'down'} {abs(change)}"
 
 
 @dataclass
@@ -184,16 +191,48 @@ class ElementReport:
     gap: Gap | None = None
     movements: list[Movement] = field(default_factory=list)
     comments: list[str] = field(default_factory=list)
+    # Filled by the rankings: shown groups on the smaller side of the midpoint, and the
+    # trust-wide rated answers, those in the upper half and those in the lower half.
+    split: int = 0
+    rated: int = 0
+    upper: int = 0
+    lower: int = 0
+    # The unweighted mean of the shown groups' means (as printed), beside the trust-wide
+    # column's mean of all answers.
+    group_means_text: str = ""
 
     @property
     def overall(self) -> Cell:
         return self.cells[ALL]
+
+    @property
+    def label(self) -> str:
+        return f"{self.element.code} {self.element.title}"
+
+
+@dataclass
+class RankGroup:
+    """Elements in one place of a ranking: one, or several listed together as a tie."""
+
+    elements: list[ElementReport]
+
+    @property
+    def is_tie(self) -> bool:
+        return len(self.elements) > 1
 
 
 @dataclass(frozen=True)
 class HeadingBlock:
     heading: fw.Heading
     elements: list[ElementReport]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One finding on the summary page: a heading ("Strongest") and plain sentences."""
+
+    title: str
+    sentences: list[str]
 
 
 @dataclass
@@ -204,9 +243,9 @@ class CycleReport:
     elements: list[ElementReport]
     headings: list[HeadingBlock]
     gaps: list[ElementReport]  # elements with a gap, largest first
-    strengths: list[ElementReport]
-    priorities: list[ElementReport]
-    disagreements: list[ElementReport]
+    strength_groups: list[RankGroup]
+    priority_groups: list[RankGroup]
+    disagreement_groups: list[RankGroup]
     previous_title: str | None
     previous_note: str
     rules: list[str]
@@ -214,6 +253,25 @@ class CycleReport:
     compiled_at: datetime
     # Comments the CEO hid while reviewing a held report: the report says how many, never which.
     hidden_comment_count: int = 0
+    # Why some groups' comments are not shown (how many groups and why, never which).
+    comment_notes: list[str] = field(default_factory=list)
+    # Caveats on movement: a changed scope, a group whose size changed markedly.
+    movement_notes: list[str] = field(default_factory=list)
+    # How the trust-wide column is weighted (which group gave how many of its answers).
+    weighting_note: str = ""
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def strengths(self) -> list[ElementReport]:
+        return [r for g in self.strength_groups for r in g.elements]
+
+    @property
+    def priorities(self) -> list[ElementReport]:
+        return [r for g in self.priority_groups for r in g.elements]
+
+    @property
+    def disagreements(self) -> list[ElementReport]:
+        return [r for g in self.disagreement_groups for r in g.elements]
 
     @property
     def framework(self) -> fw.Framework:
@@ -234,6 +292,23 @@ class CycleReport:
     @property
     def comment_count(self) -> int:
         return sum(len(e.comments) for e in self.elements)
+
+    @property
+    def movement_columns(self) -> list[Column]:
+        """The columns with at least one element compared with the previous cycle."""
+        compared = {m.column.key for e in self.elements for m in e.movements if m.reason is None}
+        return [c for c in self.columns if c.key in compared]
+
+    @property
+    def movement_skipped(self) -> list[tuple[Column, str]]:
+        """The other columns, each with why nothing in it is compared (its first reason)."""
+        shown = {c.key for c in self.movement_columns}
+        reasons: dict[str, str] = {}
+        for element in self.elements:
+            for move in element.movements:
+                if move.column.key not in shown and move.reason:
+                    reasons.setdefault(move.column.key, move.reason)
+        return [(self.column(key), reason) for key, reason in reasons.items()]
 
     def column(self, key: str) -> Column:
         return next(c for c in self.columns if c.key == key)

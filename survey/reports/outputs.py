@@ -1,10 +1,11 @@
-"""The five report files, all from one compiled `CycleReport`.
+"""The report files, all from one compiled `CycleReport`.
 
 - report.html: self-contained (inline CSS, no external URLs), autoescaped;
 - report.pdf: the same HTML through WeasyPrint (A4, page numbers from @page counters);
 - results.xlsx: heat map sheet with fills and frozen headers, a sheet per shown column, comments;
 - summary.csv: the SPEC section 8 contract;
-- heatmap.png: matplotlib (Agg), hatched per band so it reads in greyscale.
+- heatmap.png: matplotlib (Agg), hatched per band so it reads in greyscale;
+- gaps.png: the group means side by side per element (survey.reports.charts), for slides.
 
 Templates (top-level templates/report/) are rendered with the app's one Jinja environment, whose
 report filters `survey.reports.init_app` registers: requests, jobs and commands all run in an app
@@ -17,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from markupsafe import Markup
 
 import framework as fw
 from survey.models import Report
-from survey.reports import palette
+from survey.reports import charts, palette
 from survey.reports.compile import (
     ALL,
     DISAGREEMENT_GAP,
@@ -44,6 +46,7 @@ CONTENT_TYPES = {
     "results.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "summary.csv": "text/csv; charset=utf-8",
     "heatmap.png": "image/png",
+    "gaps.png": "image/png",
 }
 FILE_NAMES = tuple(CONTENT_TYPES)
 
@@ -115,14 +118,27 @@ def render_report_html(
     if isinstance(report, Report):
         return stored_report_html(report, env or get_template_env(), standalone=standalone)
     template = (env or get_template_env()).get_template("report/report.html")
-    html = template.render(standalone=standalone, **report_context(report))
+    html = template.render(
+        standalone=standalone, charts=report_charts(report), **report_context(report)
+    )
     return Markup(html)  # noqa: S704 -- autoescaped template output
 
 
+def report_charts(report: CycleReport) -> dict[str, str]:
+    """The report's charts as PNG data URIs (none when there are no trust-wide figures)."""
+    if not any(r.overall.mean_text for r in report.elements):
+        return {}
+    return {
+        "gaps": charts.png_data_uri(charts.gaps_figure(report)),
+        "distribution": charts.png_data_uri(charts.distribution_figure(report)),
+    }
+
+
 def render_pdf(html: str) -> bytes:
+    """The board paper: A4, tagged for assistive technology (PDF/UA-1)."""
     from weasyprint import HTML
 
-    pdf = HTML(string=html, base_url=None).write_pdf()
+    pdf = HTML(string=html, base_url=None).write_pdf(pdf_variant="pdf/ua-1")
     assert pdf is not None
     return bytes(pdf)
 
@@ -240,32 +256,78 @@ def render_xlsx(report: CycleReport) -> bytes:
     summary.column_dimensions["A"].width = 38
     summary.column_dimensions["B"].width = 60
 
+    # The heat map: a number (the mean) in each coloured cell, its band word beside it.
     heat = book.create_sheet(_sheet_title("Heat map", used))
-    heat.append(
-        ["Heading", "Element", *(f"{c.label} ({c.responses} responses)" for c in report.columns)]
-    )
+    header: list[str] = ["Heading", "Element"]
+    for c in report.columns:
+        header += [f"{c.label} ({c.responses} responses): mean", f"{c.label}: band"]
+    header.append("All shown groups: mean of group means")
+    heat.append(header)
     for cell in heat[1]:
         cell.font, cell.alignment, cell.fill = bold, centre, header_fill
+    heat.row_dimensions[1].height = 48
     for row in report.elements:
-        heat.append(
-            [
-                text(f"{row.heading.number}. {row.heading.title}"),
-                text(f"{row.element.code} {row.element.title}"),
-                *(cell_words(row.cells[c.key]) for c in report.columns),
-            ]
-        )
+        cells: list[Any] = [
+            text(f"{row.heading.number}. {row.heading.title}"),
+            text(f"{row.element.code} {row.element.title}"),
+        ]
+        for c in report.columns:
+            figure = row.cells[c.key]
+            if figure.is_hidden:
+                cells += [None, f"Hidden: {figure.hidden_reason}"]
+            elif figure.level is None:
+                cells += [None, "No ratings"]
+            else:
+                cells += [float(figure.mean_text), figure.level.label]
+        cells.append(float(row.group_means_text) if row.group_means_text else None)
+        heat.append(cells)
         for offset, column in enumerate(report.columns):
-            target = heat.cell(heat.max_row, 3 + offset)
             swatch = cell_swatch(row.cells[column.key], report)
             colour = argb(swatch.fill)
-            target.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
-            target.font = Font(color=argb(swatch.text))
-            target.alignment = centre
+            for target in (
+                heat.cell(heat.max_row, 3 + 2 * offset),
+                heat.cell(heat.max_row, 4 + 2 * offset),
+            ):
+                target.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+                target.font = Font(color=argb(swatch.text))
+                target.alignment = centre
+            heat.cell(heat.max_row, 3 + 2 * offset).number_format = "0.00"
+    heat.cell(heat.max_row, heat.max_column).number_format = "0.00"
     heat.freeze_panes = "C2"
     heat.column_dimensions["A"].width = 30
     heat.column_dimensions["B"].width = 40
-    for offset in range(len(report.columns)):
-        heat.column_dimensions[get_column_letter(3 + offset)].width = 22
+    for offset in range(2 * len(report.columns) + 1):
+        heat.column_dimensions[get_column_letter(3 + offset)].width = 14
+    heat.append([])
+    if report.weighting_note:
+        heat.append([text(report.weighting_note)])
+
+    # Movement: the two means as printed and their difference, per element and column.
+    moves = book.create_sheet(_sheet_title("Movement", used))
+    moves.append(["Element", "Column", "Previous mean", "Mean", "Change", "Note"])
+    for cell in moves[1]:
+        cell.font, cell.fill = bold, header_fill
+    for row in report.elements:
+        for move in row.movements:
+            label = text(f"{row.element.code} {row.element.title}")
+            if move.reason:
+                moves.append([label, text(move.column.label), None, None, None,
+                              text(f"Not compared: {move.reason}")])  # fmt: skip
+                continue
+            change = Decimal(move.text) - Decimal(move.previous_text)
+            moves.append([label, text(move.column.label), float(move.previous_text),
+                          float(move.text), float(change), text(move.note)])  # fmt: skip
+            for col in (3, 4, 5):
+                moves.cell(moves.max_row, col).number_format = "0.00"
+            moves.cell(moves.max_row, 5).number_format = "+0.00;-0.00;0.00"
+    if not report.previous_title:
+        moves.append([text(report.previous_note)])
+    for note in report.movement_notes:
+        moves.append([text(note)])
+    moves.freeze_panes = "A2"
+    moves.column_dimensions["A"].width = 40
+    moves.column_dimensions["B"].width = 28
+    moves.column_dimensions["F"].width = 60
 
     keys = list(report.answer_keys)
     for column in report.columns:
@@ -306,6 +368,8 @@ def render_xlsx(report: CycleReport) -> bytes:
     comments.append(["Element", "Comment (random order)"])
     for cell in comments[1]:
         cell.font, cell.fill = bold, header_fill
+    for note in report.comment_notes:
+        comments.append(["", text(note)])
     for row in report.elements:
         for comment in row.comments:
             comments.append([text(f"{row.element.code} {row.element.title}"), text(comment)])
@@ -426,7 +490,12 @@ def render_heatmap_png(report: CycleReport) -> bytes:
     return out.getvalue()
 
 
-# -- all five -----------------------------------------------------------------------------------
+def render_gaps_png(report: CycleReport) -> bytes:
+    """The group means side by side per element, 16:9 for a slide."""
+    return charts.png_bytes(charts.gaps_figure(report, width=13.33, slide=True), dpi=150)
+
+
+# -- all the files ------------------------------------------------------------------------------
 
 
 def render_report_files(report: CycleReport) -> dict[str, bytes]:
@@ -438,10 +507,11 @@ def render_report_files(report: CycleReport) -> dict[str, bytes]:
         "results.xlsx": lambda: render_xlsx(report),
         "summary.csv": lambda: render_summary_csv(report),
         "heatmap.png": lambda: render_heatmap_png(report),
+        "gaps.png": lambda: render_gaps_png(report),
     }
     return {name: make() for name, make in makers.items()}
 
 
 def write_report_files(report: CycleReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write the five files into `out_dir` (created if needed); returns name -> path."""
+    """Write the report files into `out_dir` (created if needed); returns name -> path."""
     return write_files(out_dir, render_report_files(report))

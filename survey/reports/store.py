@@ -1,7 +1,7 @@
 """Storing a cycle's compiled report in the database, once.
 
 Compiling has three steps, so that a caller can keep its transactions short: `load_inputs`
-(queries only), `render_report` (pure: figures, then the five files; the slow part, PDF and PNG),
+(queries only), `render_report` (pure: figures, then the report files; the slow part, PDF and PNG),
 and `save_report` (a few inserts). The scheduler's job reads in one short read-only transaction,
 renders with no transaction open, then saves (jobs/tasks.py); `store_report` does all three in
 the caller's transaction.
@@ -41,14 +41,14 @@ def ensure_reportable(cycle: Cycle) -> None:
 
 @dataclass(frozen=True)
 class RenderedReport:
-    """A compiled report's figures and five files, not yet stored."""
+    """A compiled report's figures and files, not yet stored."""
 
     compiled: CycleReport
     files: dict[str, bytes]
 
 
 def render_report(inputs: CycleInputs) -> RenderedReport:
-    """The figures and the five files from what `load_inputs` read (no database needed)."""
+    """The figures and the files from what `load_inputs` read (no database needed)."""
     compiled = build_report(inputs)
     return RenderedReport(compiled, render_report_files(compiled))
 
@@ -100,7 +100,7 @@ def save_report(session: Session, cycle: Cycle, rendered: RenderedReport) -> Rep
 
 
 def store_report(session: Session, cycle: Cycle, compiled: CycleReport | None = None) -> Report:
-    """Compile the cycle (unless `compiled` is given), render the five files and keep them as a
+    """Compile the cycle (unless `compiled` is given), render the files and keep them as a
     Report with ReportFile rows, all in the caller's transaction.
 
     Idempotent: a cycle that already has a report gets that report back unchanged (it is

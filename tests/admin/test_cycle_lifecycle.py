@@ -33,6 +33,7 @@ FILES = {
     "results.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "summary.csv": "text/csv",
     "heatmap.png": "image/png",
+    "gaps.png": "image/png",
     "report.html": "text/html",
 }
 

@@ -1,4 +1,4 @@
-"""The five files: written, opening in their readers, with the heat map's words and colours,
+"""The report files: written, opening in their readers, with the heat map's words and colours,
 and every comment inert; stored once per cycle; built by `mat-review report build`."""
 
 from __future__ import annotations
@@ -43,9 +43,7 @@ def pdf_pages(path: Path) -> int:
     return int(info.stdout.split("Pages:")[1].split()[0])
 
 
-def test_all_five_files_are_written_and_open(
-    session: Session, golden: Golden, tmp_path: Path
-) -> None:
+def test_all_files_are_written_and_open(session: Session, golden: Golden, tmp_path: Path) -> None:
     paths = write_report_files(compile_cycle(session, golden.cycle), tmp_path / "out")
     assert list(paths) == list(CONTENT_TYPES)
     assert all(p.parent == tmp_path / "out" and p.stat().st_size > 0 for p in paths.values())
@@ -66,6 +64,7 @@ def test_all_five_files_are_written_and_open(
     assert book.sheetnames == [
         "Summary",
         "Heat map",
+        "Movement",
         "Headteachers",
         "Middle leaders",
         "All shown groups",
@@ -74,13 +73,24 @@ def test_all_five_files_are_written_and_open(
     heat = book["Heat map"]
     assert heat.freeze_panes == "C2"
     assert heat["B2"].value == "1A Clarity of purpose"
-    assert heat["C2"].value == "Hidden: fewer than 3 responses"
+    # Numbers in the coloured cells, each band's words in the cell beside it.
+    assert heat["C2"].value is None
+    assert heat["D2"].value == "Hidden: fewer than 3 responses"
     assert heat["C2"].fill.fgColor.rgb == "FF" + HIDDEN.fill.lstrip("#").upper()
-    assert heat["D2"].value == "Amber green (3.40)"
-    assert heat["D2"].fill.fgColor.rgb == "FF" + BANDS[2].fill.lstrip("#").upper()
-    assert heat["E2"].value == "Amber red (2.36)"
-    assert heat["E2"].fill.fgColor.rgb == "FF" + BANDS[1].fill.lstrip("#").upper()
-    assert heat["D3"].value == "Amber red (2.17)"
+    assert heat["E2"].value == 3.40 and heat["E2"].number_format == "0.00"
+    assert heat["F2"].value == "Amber green"
+    assert heat["E2"].fill.fgColor.rgb == "FF" + BANDS[2].fill.lstrip("#").upper()
+    assert heat["F2"].fill.fgColor.rgb == "FF" + BANDS[2].fill.lstrip("#").upper()
+    assert heat["G2"].value == 2.36 and heat["H2"].value == "Amber red"
+    assert heat["G2"].fill.fgColor.rgb == "FF" + BANDS[1].fill.lstrip("#").upper()
+    assert heat["E3"].value == 2.17 and heat["F3"].value == "Amber red"
+    assert heat["K2"].value == 2.88  # the mean of the group means, beside the trust-wide
+    movement = {
+        (row[0], row[1]): row[2:5]
+        for row in book["Movement"].iter_rows(min_row=2, values_only=True)
+    }
+    assert movement[("1A Clarity of purpose", "Headteachers")] == (2.40, 3.40, 1.00)
+    assert movement[("2A Building capacity for improvement", "Headteachers")] == (1.4, 2.17, 0.77)
     comments = [row[1] for row in book["Comments"].iter_rows(min_row=2, values_only=True)]
     assert "'" + FORMULA_COMMENT in comments and SCRIPT_COMMENT in comments
     assert EXEC_SECRET not in comments
@@ -120,7 +130,7 @@ def test_stored_report_is_compiled_once_and_served_as_stored(
     again = store_report(session, golden.cycle)
     assert again.id == first.id
     assert session.scalar(select(func.count()).select_from(Report)) == 1
-    assert session.scalar(select(func.count()).select_from(ReportFile)) == 5
+    assert session.scalar(select(func.count()).select_from(ReportFile)) == len(CONTENT_TYPES)
 
     # The admin page embeds the stored report: same words, its own scoped styles, no <html>.
     fragment = str(render_report_html(first, standalone=False))

@@ -22,7 +22,7 @@ GROUP_SIZES = {"executive": 8, "headteacher": 60, "middle-leader": 300, "trustee
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
-def test_500_responses_compile_to_all_five_files_in_under_5_seconds(
+def test_500_responses_compile_to_all_files_in_under_5_seconds(
     session: Session, make_cycle: Callable[..., Cycle], tmp_path: Path
 ) -> None:
     cycle = make_cycle(
@@ -76,10 +76,10 @@ def test_500_responses_compile_to_all_five_files_in_under_5_seconds(
     total_wall, total_cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(
         f"\n500 responses, {report.comment_count} comments: figures {figures_wall:.3f} s "
-        f"(cpu {figures_cpu:.3f} s), all five files {total_wall:.3f} s (cpu {total_cpu:.3f} s)"
+        f"(cpu {figures_cpu:.3f} s), all six files {total_wall:.3f} s (cpu {total_cpu:.3f} s)"
     )
 
-    assert len(paths) == 5
+    assert len(paths) == 6
     assert report.column("all").responses == 498  # the two trustees are hidden
     assert figures_cpu < 0.5
     assert total_cpu < 5.0
