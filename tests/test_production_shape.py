@@ -16,12 +16,14 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from mail.smtp_sink import SmtpSink, free_port
+
+from survey.timeutil import utcnow
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -75,8 +77,8 @@ def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
 
     cli("init")
     slug = cli("trust", "add", "Oak Learning Trust").split()[-1]
-    opens = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    closes = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    opens = (utcnow() - timedelta(minutes=1)).isoformat()
+    closes = (utcnow() + timedelta(days=7)).isoformat()
     cycle_id = cli(
         "cycle",
         "create",
