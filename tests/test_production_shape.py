@@ -24,6 +24,7 @@ import pytest
 from mail.smtp_sink import SmtpSink, free_port
 
 from survey.timeutil import utcnow
+from tests.drills.helpers import wait_for_runs
 
 BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.slow
@@ -161,7 +162,11 @@ def test_cycle_end_to_end_on_gunicorn_postgresql_and_smtp(
         assert names == ["report.pdf", "results.xlsx"]
         pdf = next(p for p in report.iter_attachments() if p.get_filename() == "report.pdf")
         assert pdf.get_content().startswith(b"%PDF")  # type: ignore[attr-defined]
-        time.sleep(2)  # nothing more is sent: exactly one report email
+        # Two more runs of the compiler and the dispatcher (counted in the scheduler's log, not
+        # in seconds), at least one begun after the report email came: it is not sent again.
+        wait_for_runs(
+            (tmp_path / "jobs.log").read_text, ("compile-closed-cycles", "dispatch-outbox")
+        )
         assert len(smtp.to("ceo@oak.example")) == 1
         assert '"state": "reported"' in cli("cycle", "status", cycle_id, "--json")
         for process, log in ((processes[0], "gunicorn.log"), (processes[1], "jobs.log")):
