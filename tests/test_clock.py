@@ -19,6 +19,7 @@ from survey.models import Cycle, CycleState, OutboxMessage
 from survey.services.clockcheck import ClockDisagrees, check_clock
 from survey.services.cycles import launch_cycle
 from survey.timeutil import OFFSET_ENV, Clock, parse_offset, system_now, utcnow
+from survey.timeutil import clock as app_clock
 from tests.conftest import TEST_SECRET
 
 BIN = Path(sys.executable).parent
@@ -109,7 +110,8 @@ def test_jobs_run_once_a_year_ahead_opens_a_cycle_due_then(
     assert cycle.state == CycleState.SCHEDULED
     env = {
         **os.environ,
-        OFFSET_ENV: "366d",
+        # A year ahead of this process's clock (which `make test-future` has already shifted).
+        OFFSET_ENV: f"{(app_clock.offset() + YEAR).total_seconds():.0f}",
         "MAT_REVIEW_DATABASE_URL": database_url,
         "MAT_REVIEW_SECRET_KEY": TEST_SECRET,
         "MAT_REVIEW_INSTANCE_PATH": str(tmp_path / "instance"),
