@@ -15,7 +15,7 @@ import contextvars
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from survey import create_app
 from survey.cli import make_cli
 from survey.db import db, make_engine
 from survey.models import Base, Cycle, Trust
+from survey.timeutil import Clock, utcnow
+from survey.timeutil import clock as app_clock
 
 PG_ADMIN_URL = os.environ.get(
     "MAT_REVIEW_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -214,11 +216,31 @@ def session(app: Flask) -> Iterator[Session]:
         yield db.session
 
 
+# -- time -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The application's clock (survey.timeutil.clock), to freeze or shift in this test:
+    `clock.set(at)` (running on), `clock.freeze(at)`, `clock.shift(timedelta(days=3))`. Whatever it
+    did is undone after it (a run-wide MAT_REVIEW_CLOCK_OFFSET stays)."""
+    saved = app_clock.state()
+    yield app_clock
+    app_clock.restore(saved)
+
+
+@pytest.fixture
+def frozen_time(clock: Clock) -> datetime:
+    """The application's clock stopped at the present moment (to the second); returns it."""
+    return clock.freeze(utcnow().replace(microsecond=0))
+
+
 # -- factories --------------------------------------------------------------------------------
 
 
 def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """The application's clock (survey.timeutil), to the second: frozen or shifted with it."""
+    return utcnow().replace(microsecond=0)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,6 +20,7 @@ from survey.config import SETTING_NAMES, ConfigError, Settings, get_settings, up
 from survey.errors import IllegalTransition, UserError
 from survey.migrate import head_revision, upgrade_database
 from survey.models import Base, CycleState
+from survey.timeutil import utcnow
 
 
 def test_instance_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -190,7 +191,7 @@ def test_cycle_transitions_refuse_illegal_moves(session, make_cycle) -> None:
     cycle.close()
     assert cycle.state == CycleState.CLOSED
     with pytest.raises(IllegalTransition):
-        cycle.extend(datetime.now(UTC) + timedelta(days=30))
+        cycle.extend(utcnow() + timedelta(days=30))
     cycle.mark_reported()
     assert cycle.state == CycleState.REPORTED
     session.rollback()

@@ -14,6 +14,10 @@ as of with a second clock:
   rejected: it cannot see a clock that runs ahead, the dangerous direction, and after a clock
   that ran ahead is put right it would refuse everything for as long as the clock had been ahead.
 
+A run whose clock is shifted on purpose (`MAT_REVIEW_CLOCK_OFFSET`, or a test's frozen clock: see
+survey/timeutil.py) shifts the database's clock by the same amount, so that it agrees with itself;
+a `--now` far from that shifted present is still refused.
+
 A disagreement of more than `CLOCK_TOLERANCE_SECONDS` refuses the step. The refusal is kept (one
 `ClockRefusal` row) so that the cycle page can say why nothing happens, and is removed by the
 next check that agrees.
@@ -31,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.models import ClockRefusal
-from survey.timeutil import as_utc
+from survey.timeutil import as_utc, clock
 
 REFUSAL_NAME = "scheduler"
 
@@ -86,7 +90,7 @@ def describe_span(seconds: float) -> str:
 
 
 def read_clock(session: Session, given_at: datetime) -> ClockReading:
-    """The database's clock now, beside `given_at`."""
+    """The database's clock now (shifted as the application's clock is), beside `given_at`."""
     if session.get_bind().dialect.name == "postgresql":
         database_at = session.scalar(text("SELECT clock_timestamp()"))
         is_server = True
@@ -95,7 +99,7 @@ def read_clock(session: Session, given_at: datetime) -> ClockReading:
         database_at = datetime.fromisoformat(str(stamp))
         is_server = False
     assert isinstance(database_at, datetime)
-    return ClockReading(as_utc(given_at), as_utc(database_at), is_server)
+    return ClockReading(as_utc(given_at), as_utc(database_at) + clock.offset(), is_server)
 
 
 def check_clock(

@@ -11,20 +11,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.models import (
-    AdminUser,
-    AuditEvent,
-    Cycle,
-    CycleState,
-    Invitation,
-    OutboxMessage,
-    Rating,
-    Response,
-    Trust,
-)
+from survey.models import AdminUser, AuditEvent, Cycle, CycleState, Invitation, OutboxMessage, Trust
 from survey.reports.store import store_report
-from survey.services.cycles import close_cycle
+from survey.services import responses
+from survey.services.cycles import close_cycle, launch_cycle
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
+from survey.timeutil import Clock
 from tests.admin.helpers import Browser
 
 SignedIn = tuple[Browser, AdminUser, Trust]
@@ -38,22 +30,36 @@ FILES = {
 }
 
 
+# The application's clock is set to this moment (and runs on from it) for every test here: a date
+# the real clock has long passed, so that a page or service that read the real clock instead of
+# ours would see every date below as gone, and the tests fail.
+NOW = datetime(2024, 2, 26, 12, 0, tzinfo=UTC)  # a Monday, in GMT
+
+
+@pytest.fixture(autouse=True)
+def _at_a_known_time(clock: Clock) -> None:
+    """Set before the other fixtures (autouse), so the admin's sign-in happens at NOW too."""
+    clock.set(NOW)
+
+
 def answer(session: Session, cycle: Cycle, invitation: Invitation, key: str = "green") -> None:
-    """What a submission leaves behind: an anonymous response and a completed invitation."""
+    """Submit `key` for every element through the respondent's own service (a sealed ballot)."""
     framework = get_cycle_framework(session, cycle)
-    response = Response(cycle_id=cycle.id, group_id=invitation.group_id)
-    for element in framework.elements_in_scope(get_cycle_scope(cycle)):
-        response.ratings.append(
-            Rating(element_code=element.code, scale_key=key, score=framework.scale.score(key))
-        )
-    session.add(response)
-    invitation.is_completed = True
+    scope = get_cycle_scope(cycle)
+    fields = [(f"rating-{e.code}", key) for e in framework.elements_in_scope(scope)]
+    answers = responses.parse_answers(fields, framework, scope)
+    assert not answers.problems
+    assert responses.record_response(session, invitation, answers, framework) == (
+        responses.Outcome.RECORDED
+    )
     session.commit()
 
 
 def open_now(session: Session, cycle: Cycle) -> None:
-    cycle.state, cycle.opened_at = CycleState.OPEN, cycle.opens_at
+    """Launch a cycle whose open date has come: it opens and queues its invitations."""
+    launch_cycle(session, cycle, "test")
     session.commit()
+    assert cycle.state == CycleState.OPEN
 
 
 def test_launch_confirms_who_will_be_emailed_and_when(
@@ -63,7 +69,7 @@ def test_launch_confirms_who_will_be_emailed_and_when(
     add_people: Callable[..., list[Invitation]],
 ) -> None:
     browser, admin, trust = signed_in
-    opens = datetime(2031, 3, 3, 9, 0, tzinfo=UTC)
+    opens = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)  # a week after NOW
     cycle = make_cycle(trust, opens_at=opens, closes_at=opens + timedelta(days=14))
     url = f"/admin/cycles/{cycle.id}/launch"
     refused = browser.post(url)
@@ -73,7 +79,7 @@ def test_launch_confirms_who_will_be_emailed_and_when(
     assert cycle.state == CycleState.DRAFT
     add_people(cycle, {"executive": 2, "headteacher": 5})
     page = browser.get(url).get_data(as_text=True)
-    assert "Monday 3 March 2031, 09:00 (GMT)" in page
+    assert "Monday 4 March 2024, 09:00 (GMT)" in page
     assert "<strong>7 people</strong> will be emailed" in page
     rows = re.findall(r'<th scope="row">([^<]+)</th>\s*<td>(\d+)</td>', page)
     assert rows == [
@@ -136,7 +142,7 @@ def test_the_live_page_masks_small_counts_until_the_threshold(
     answer(session, cycle, executive[0])
     answer(session, cycle, heads[0])
     answer(session, cycle, heads[1])
-    heads[2].is_declined = True
+    assert responses.decline(session, heads[2]) == responses.Outcome.DECLINED
     session.commit()
     url = f"/admin/cycles/{cycle.id}"
     page = browser.get(url).get_data(as_text=True)
@@ -155,37 +161,45 @@ def test_the_live_page_masks_small_counts_until_the_threshold(
 
 
 def test_the_live_page_shows_the_next_reminder_and_the_close_time(
-    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+    signed_in: SignedIn,
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Invitation]],
 ) -> None:
     browser, _, trust = signed_in
-    # Closes Friday 16 July 2060 17:00 London; reminders 7 and 2 days before, at 08:00.
-    closes = datetime(2060, 7, 16, 16, 0, tzinfo=UTC)
+    # Closes Friday 12 July 2024 17:00 London; reminders 7 and 2 days before, at 08:00.
+    closes = datetime(2024, 7, 12, 16, 0, tzinfo=UTC)
     cycle = make_cycle(trust, closes_at=closes, reminder_days="7,2")
+    add_people(cycle, {"headteacher": 3})
     open_now(session, cycle)
     page = browser.get(f"/admin/cycles/{cycle.id}").get_data(as_text=True)
-    assert "Friday 9 July 2060, 08:00 (BST)" in page  # the next reminder
-    assert "Friday 16 July 2060, 17:00 (BST)" in page  # the close
+    assert "Friday 5 July 2024, 08:00 (BST)" in page  # the next reminder
+    assert "Friday 12 July 2024, 17:00 (BST)" in page  # the close
 
 
 def test_extend_moves_the_close_date_and_refuses_bad_dates(
-    signed_in: SignedIn, session: Session, make_cycle: Callable[..., Cycle]
+    signed_in: SignedIn,
+    session: Session,
+    make_cycle: Callable[..., Cycle],
+    add_people: Callable[..., list[Invitation]],
 ) -> None:
     browser, admin, trust = signed_in
-    cycle = make_cycle(trust, closes_at=datetime(2060, 1, 10, 17, 0, tzinfo=UTC))
+    cycle = make_cycle(trust, closes_at=datetime(2024, 3, 8, 17, 0, tzinfo=UTC))
+    add_people(cycle, {"headteacher": 3})
     open_now(session, cycle)
     url = f"/admin/cycles/{cycle.id}/extend"
     for value, message in (
         ("next week", "is not an ISO date"),
-        ("2060-01-09T17:00", "not later than the current one"),
+        ("2024-03-07T17:00", "not later than the current one"),
         ("", "Enter the new close date"),
     ):
         response = browser.post(url, {"closes": value}, page=f"/admin/cycles/{cycle.id}")
         assert response.status_code == 422, value
         assert message in response.get_data(as_text=True), value
         assert f'value="{value}"' in response.get_data(as_text=True)  # what was typed is kept
-    browser.post(url, {"closes": "2060-01-17T17:00"}, page=f"/admin/cycles/{cycle.id}")
+    browser.post(url, {"closes": "2024-03-15T17:00"}, page=f"/admin/cycles/{cycle.id}")
     session.refresh(cycle)
-    assert cycle.closes_at == datetime(2060, 1, 17, 17, 0, tzinfo=UTC)
+    assert cycle.closes_at == datetime(2024, 3, 15, 17, 0, tzinfo=UTC)
     event = session.scalar(select(AuditEvent).where(AuditEvent.action == "cycle.extend"))
     assert event is not None and event.actor == admin.email
 

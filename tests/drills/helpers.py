@@ -49,6 +49,27 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, step: f
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+def finished_runs(log: str, job: str) -> int:
+    """How many runs of `job` a scheduler's log reports as finished ("<job>: <summary>", logged
+    by jobs/schedule.py at the end of each run)."""
+    return log.count(f"jobs.schedule: {job}: ")
+
+
+def wait_for_runs(
+    log: Callable[[], str], jobs: tuple[str, ...], more: int = 2, timeout: float = 60
+) -> None:
+    """Wait until the scheduler has finished `more` further runs of each of `jobs`: at least one
+    of them started after this call, so anything it would do again has been done. Counted in
+    scheduler ticks, not in seconds."""
+    start = {job: finished_runs(log(), job) for job in jobs}
+
+    def ticked() -> bool:
+        text = log()
+        return all(finished_runs(text, job) >= start[job] + more for job in jobs)
+
+    wait_until(ticked, timeout, f"{more} more runs of {', '.join(jobs)}")
+
+
 # -- the database, seen from outside the app ------------------------------------------------------
 
 

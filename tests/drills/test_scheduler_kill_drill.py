@@ -5,7 +5,6 @@ with the same files attached."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,7 +18,7 @@ from survey.services import responses
 from survey.services.cycles import close_cycle
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
-from .helpers import Inbox, Process, open_cycle_now, start_scheduler, wait_until
+from .helpers import Inbox, Process, open_cycle_now, start_scheduler, wait_for_runs, wait_until
 
 pytestmark = pytest.mark.slow
 RECIPIENTS = ["ceo@oak.example", "chair@oak.example", "cfo@oak.example"]
@@ -81,8 +80,18 @@ def test_scheduler_killed_mid_compile_then_restarted_reports_once(
     wait_until(compiling, 60, "the scheduler to start compiling", step=0.01)
     first.kill()
 
-    # Nothing of the killed run is left: no report, no report email queued or sent.
-    time.sleep(0.5)
+    # Nothing of the killed run is left: no report, no report email queued or sent. (Once its
+    # connections are gone, PostgreSQL has rolled its transaction back.)
+    wait_until(
+        lambda: (
+            not query(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = :name",
+                name="mat-review-drill-scheduler",
+            )
+        ),
+        30,
+        "the killed scheduler's connections to end",
+    )
     assert query("SELECT count(*) FROM reports")[0][0] == 0
     assert query("SELECT count(*) FROM outbox WHERE kind = 'report'")[0][0] == 0
     assert query("SELECT state FROM cycles WHERE id = :c", c=cycle.id)[0][0] == "closed"
@@ -91,7 +100,9 @@ def test_scheduler_killed_mid_compile_then_restarted_reports_once(
 
     second = start_scheduler(spawn, server_env)
     wait_until(lambda: len(inbox.snapshot()) >= len(RECIPIENTS), 120, "the report emails")
-    time.sleep(3)  # a few more ticks of the scheduler: nothing is compiled or sent again
+    # Two more runs of the compiler and the dispatcher, at least one begun after the last report
+    # email arrived: nothing is compiled or sent again.
+    wait_for_runs(second.log, ("compile-closed-cycles", "dispatch-outbox"))
 
     assert query("SELECT count(*) FROM reports WHERE cycle_id = :c", c=cycle.id)[0][0] == 1
     assert query("SELECT state FROM cycles WHERE id = :c", c=cycle.id)[0][0] == "reported"

@@ -4,7 +4,6 @@ Message-ID each, the one its outbox row was given), and nobody is marked failed.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 from survey.models import Cycle, Invitation
 from survey.timeutil import utcnow
 
-from .helpers import Inbox, Process, start_scheduler, wait_until
+from .helpers import Inbox, Process, start_scheduler, wait_for_runs, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +60,8 @@ def test_smtp_down_then_up_delivers_every_invitation_exactly_once(
         return rows[0][0] == len(invitations)
 
     wait_until(all_sent, 90, "every invitation to be sent")
-    time.sleep(3)  # a few more scheduler ticks: nothing is sent again
+    # Two more dispatcher runs, at least one begun after the last send: nothing is sent again.
+    wait_for_runs(scheduler.log, ("dispatch-outbox",))
 
     received = inbox.snapshot()
     ids = [str(message["Message-ID"]) for message in received]

@@ -25,6 +25,7 @@ from survey.models import (
     Report,
 )
 from survey.services.cycles import launch_cycle
+from survey.timeutil import Clock
 
 
 def utc(*args: int) -> datetime:
@@ -209,8 +210,17 @@ def test_each_job_run_concurrently_has_its_effect_once(
 
 
 def test_run_once_prints_one_line_per_job(
-    app: Flask, runner: Any, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+    app: Flask,
+    runner: Any,
+    session: Session,
+    make_cycle: Any,
+    add_people: Any,
+    smtp: SmtpSink,
+    clock: Clock,
 ) -> None:
+    # The application's clock (and so, through the clock check, the database's) says 1 May 2027:
+    # a --now two days later is refused as "ahead of" it, whatever the real date.
+    clock.set(utc(2027, 5, 1, 9))
     cycle = make_cycle(opens_at=utc(2027, 5, 3, 8), closes_at=utc(2027, 5, 17, 16))
     add_people(cycle, {"headteacher": 2})
     launch_cycle(session, cycle, "test", now=utc(2027, 5, 1, 9))

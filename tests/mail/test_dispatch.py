@@ -38,7 +38,7 @@ from survey.models import (
 from survey.queries import cycle_status_dict
 from survey.services.cycles import launch_cycle
 from survey.services.links import resolve_token
-from survey.timeutil import utcnow
+from survey.timeutil import Clock, utcnow
 
 LINK = re.compile(r"http://survey\.test/s/[A-Za-z0-9_.\-]+")
 
@@ -102,10 +102,12 @@ def test_launching_and_running_the_jobs_twice_delivers_each_invitation_exactly_o
 
 
 def test_an_invitation_says_who_asks_why_until_when_the_promise_and_carries_a_working_link(
-    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink
+    app: Flask, session: Session, make_cycle: Any, add_people: Any, smtp: SmtpSink, clock: Clock
 ) -> None:
-    # Time is set, not read: the cycle opens on 1 March 2027 and closes at 17:00 GMT on the 15th.
+    # Time is set, not read: the cycle opens on 1 March 2027 and closes at 17:00 GMT on the 15th,
+    # and the application's clock stands a minute after it opens (the link is checked then).
     opens, closes = datetime(2027, 3, 1, 9, tzinfo=UTC), datetime(2027, 3, 15, 17, tzinfo=UTC)
+    clock.freeze(opens + timedelta(minutes=1))
     _cycle, (invitation,) = open_cycle(
         session,
         make_cycle,
@@ -115,7 +117,7 @@ def test_an_invitation_says_who_asks_why_until_when_the_promise_and_carries_a_wo
         closes_at=closes,
         title="Spring review",
     )
-    run_jobs(app, session, opens + timedelta(minutes=1))
+    run_jobs(app, session)  # as of the frozen clock, which the clock check shifts alike
 
     (received,) = smtp.snapshot()
     message = received.message
@@ -292,10 +294,12 @@ def test_two_dispatchers_at_once_never_send_the_same_row(
     session.commit()
     results: list[Any] = []
     errors: list[BaseException] = []
+    start = threading.Barrier(2)  # both start together, so that they overlap
 
     def worker() -> None:
         try:
             with app.app_context():
+                start.wait(10)
                 results.append(dispatch(db.session))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -307,6 +311,8 @@ def test_two_dispatchers_at_once_never_send_the_same_row(
         thread.join(60)
     assert not errors
     assert sum(r.sent for r in results) == 30
+    # Both took part: the rows were shared, not all sent by one while the other found none.
+    assert len(results) == 2 and all(r.sent > 0 for r in results), [r.sent for r in results]
     assert smtp.count == 30 and len(set(smtp.message_ids())) == 30
 
 
