@@ -102,6 +102,18 @@ def _is_read_only() -> bool:
     return has_request_context() and bool(request.environ.get(READ_ONLY_KEY))
 
 
+def forget_failed_transaction(exc: Exception) -> None:
+    """Log a database error (the endpoint, never the path: it may hold a link token) and let go
+    of the failed transaction, so that nothing else in this request uses it."""
+    reason = describe_database_error(exc) if isinstance(exc, DBAPIError) else str(exc)
+    endpoint = request.endpoint if has_request_context() else None
+    log.warning("database unavailable for %s: %s", endpoint, reason)
+    try:
+        db.session.rollback()
+    except Exception:  # the connection is already gone; the session is reset all the same
+        log.debug("rollback after a database error failed", exc_info=True)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     if url.startswith("sqlite"):

@@ -16,7 +16,7 @@ from werkzeug.exceptions import NotFound as PageNotFound
 from werkzeug.routing import IntegerConverter, Map
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from survey.db import db, describe_database_error
+from survey.db import forget_failed_transaction
 from survey.errors import NotFound
 from survey.services.limits import MAX_ID
 from survey.templating import counted
@@ -88,11 +88,6 @@ def init_app(app: Flask) -> None:
         """The database cannot be reached (a restart, a failover): a page saying so, 503 with
         Retry-After, instead of a bare 500. The respondent's pages have their own (they show
         the form again with everything posted)."""
-        reason = describe_database_error(exc) if isinstance(exc, DBAPIError) else str(exc)
-        log.warning("database unavailable for %s: %s", request.endpoint, reason)
-        try:
-            db.session.rollback()
-        except Exception:  # the connection is already gone; the session is reset all the same
-            log.debug("rollback after a database error failed", exc_info=True)
+        forget_failed_transaction(exc)
         page = render_template("unavailable.html", was_post=request.method == "POST")
         return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}

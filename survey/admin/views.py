@@ -86,6 +86,12 @@ def _sentence(message: str) -> str:
     return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
+def _to_cycle(cycle: Cycle, message: str, category: str) -> ResponseReturnValue:
+    """Back to the cycle's page, saying `message`."""
+    flash(message, category)
+    return redirect(url_for("admin.cycle", cycle_id=cycle.id), code=303)
+
+
 # -- refusals -----------------------------------------------------------------------------------
 
 # Where a refused action sends the person back to, when not to the cycle (or trust) page.
@@ -415,8 +421,7 @@ def extend(cycle_id: int) -> ResponseReturnValue:
                 f"Enter the new close date between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
             )
         return _render_cycle(found, {"closes": message}, value, 422)
-    flash("The close date has been moved.", "success")
-    return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+    return _to_cycle(found, "The close date has been moved.", "success")
 
 
 @bp.route("/cycles/<int:cycle_id>/close", methods=["GET", "POST"])
@@ -424,15 +429,14 @@ def close(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
         cycle_service.close_cycle(db.session, found, _actor())
-        flash(
+        return _to_cycle(
+            found,
             "The cycle is closed and the responses are sealed. The report will be "
             "compiled and emailed shortly.",
             "success",
         )
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     if not found.can_close:
-        flash("Only an open cycle can be closed.", "error")
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+        return _to_cycle(found, "Only an open cycle can be closed.", "error")
     live = presenters.live_status(db.session, found)
     return render_template("admin/close.html", trust=found.trust, cycle=found, live=live)
 
@@ -445,11 +449,11 @@ def launch(cycle_id: int) -> ResponseReturnValue:
         if found.is_open:
             flash("Launched: the cycle is open and the invitations are being sent.", "success")
         else:
-            flash("Launched: the invitations will be sent when the cycle opens.", "success")
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+            return _to_cycle(
+                found, "Launched: the invitations will be sent when the cycle opens.", "success"
+            )
     if not found.can_launch:
-        flash("This cycle has already been launched.", "error")
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+        return _to_cycle(found, "This cycle has already been launched.", "error")
     groups = queries.group_counts(db.session, found)
     return render_template(
         "admin/launch.html",
@@ -470,15 +474,14 @@ def remind(cycle_id: int) -> ResponseReturnValue:
     if request.method == "POST":
         remind_now(db.session, found, _actor())
         # No count: with the response rates it would tell who is still to answer.
-        flash(
+        return _to_cycle(
+            found,
             "A reminder is on its way to everyone who has not answered yet. "
             "You can send another tomorrow.",
             "success",
         )
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
     if not found.is_open:
-        flash("Reminders can be sent only while the cycle is open.", "error")
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+        return _to_cycle(found, "Reminders can be sent only while the cycle is open.", "error")
     return render_template("admin/remind.html", trust=found.trust, cycle=found)
 
 
@@ -657,6 +660,11 @@ def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
 
+def _person(form: PersonForm) -> dict[str, str]:
+    """One person as the forms give them, for the recipient services."""
+    return {name: form[name].data or "" for name in ("email", "name", "group", "school")}
+
+
 @bp.post("/cycles/<int:cycle_id>/recipients/add")
 def add_person(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
@@ -666,13 +674,7 @@ def add_person(cycle_id: int) -> ResponseReturnValue:
     try:
         with db.savepoint():
             invitation = recipient_service.add_one_person(
-                db.session,
-                found,
-                email=form.email.data,
-                name=form.name.data,
-                group=form.group.data,
-                school=form.school.data,
-                actor=_actor(),
+                db.session, found, **_person(form), actor=_actor()
             )
     except UserError as exc:
         message = _sentence(str(exc))
@@ -740,14 +742,7 @@ def edit_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
             try:
                 with db.savepoint():
                     recipient_service.correct_invitation(
-                        db.session,
-                        found,
-                        invitation_id,
-                        email=form.email.data,
-                        name=form.name.data,
-                        group=form.group.data,
-                        school=form.school.data,
-                        actor=_actor(),
+                        db.session, found, invitation_id, **_person(form), actor=_actor()
                     )
             except UserError as exc:
                 if exc.field is None:
@@ -834,10 +829,14 @@ def purge(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     if request.method == "POST":
         count = cycle_service.purge_cycle(db.session, found, _actor())
-        flash(f"Names and email addresses removed from {counted(count, 'invitation')}.", "success")
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+        return _to_cycle(
+            found,
+            f"Names and email addresses removed from {counted(count, 'invitation')}.",
+            "success",
+        )
     if not found.can_purge:
-        flash("Personal data can be removed only once the report has been sent.", "error")
-        return redirect(url_for("admin.cycle", cycle_id=found.id), code=303)
+        return _to_cycle(
+            found, "Personal data can be removed only once the report has been sent.", "error"
+        )
     invited = count_invitations(db.session, found)
     return render_template("admin/purge.html", trust=found.trust, cycle=found, invited=invited)

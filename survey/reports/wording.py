@@ -133,24 +133,22 @@ def _share(part: int, whole: int) -> str:
     return f"{part} of {whole} rated answers"
 
 
-def _strength(group: RankGroup) -> str:
+def _by_half(group: RankGroup, half: str) -> str:
+    """A strength ("upper") or a priority ("lower") in a sentence, a tie named as one."""
     first = group.elements[0]
-    figures = (
-        f"mean {first.overall.mean_text}, {_share(first.upper, first.rated)} in the upper half"
-    )
+    count = first.upper if half == "upper" else first.lower
+    figures = f"mean {first.overall.mean_text}, {_share(count, first.rated)} in the {half} half"
     if group.is_tie:
         return f"{len(group.elements)} elements tie ({figures} each): {_names(group)}."
     return f"{first.label}: {figures}."
+
+
+def _strength(group: RankGroup) -> str:
+    return _by_half(group, "upper")
 
 
 def _priority(group: RankGroup) -> str:
-    first = group.elements[0]
-    figures = (
-        f"mean {first.overall.mean_text}, {_share(first.lower, first.rated)} in the lower half"
-    )
-    if group.is_tie:
-        return f"{len(group.elements)} elements tie ({figures} each): {_names(group)}."
-    return f"{first.label}: {figures}."
+    return _by_half(group, "lower")
 
 
 def _disagreement(group: RankGroup) -> str:

@@ -46,7 +46,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 import framework as fw
 from survey.config import get_settings
-from survey.db import db, describe_database_error, read_only
+from survey.db import db, forget_failed_transaction, read_only
 from survey.extensions import limiter
 from survey.models import Invitation
 from survey.queries import count_group_invitations
@@ -391,7 +391,7 @@ def _form_with_answers(form_items: list[tuple[str, str]], status: int, notice: s
             found = _open_invitation(form_items, no_session_status=status)
             db.session.commit()
     except UNAVAILABLE_ERRORS as exc:
-        _forget_failed_transaction(exc)
+        forget_failed_transaction(exc)
         return _form_without_database(form_items)
     if not isinstance(found, Answerable):
         return found
@@ -479,17 +479,6 @@ def _posted_action() -> str:
     return "save" if request.form.get("action") == "save" else "submit"
 
 
-def _forget_failed_transaction(exc: Exception) -> None:
-    """Log a database error (never the path: it may hold a link token) and let go of the
-    failed transaction, so that nothing else in this request uses it."""
-    reason = describe_database_error(exc) if isinstance(exc, DBAPIError) else str(exc)
-    log.warning("database unavailable for %s: %s", request.endpoint, reason)
-    try:
-        db.session.rollback()
-    except Exception:  # the connection is already gone; the session is reset all the same
-        log.debug("rollback after a database error failed", exc_info=True)
-
-
 def _post_with_one_retry(handle: Callable[[list[tuple[str, str]]], PageResult]) -> PageResult:
     """Run a POST's handler; after a database error that came quickly (a dropped or refused
     connection), pause and run it once more. A second error reaches `_database_unavailable`."""
@@ -500,7 +489,7 @@ def _post_with_one_retry(handle: Callable[[list[tuple[str, str]]], PageResult]) 
     except (OperationalError, InterfaceError, PoolTimeoutError) as exc:
         if time.monotonic() - started > RETRY_WITHIN_SECONDS:
             raise
-        _forget_failed_transaction(exc)
+        forget_failed_transaction(exc)
     time.sleep(RETRY_PAUSE_SECONDS)
     return handle(form_items)
 
@@ -851,7 +840,7 @@ def _database_unavailable(exc: Exception) -> PageResult:
     """The database cannot be reached (a restart, a failover, a full pool): 503 with
     Retry-After. A post gets the form again with everything in it; a page view says to
     reload in a moment."""
-    _forget_failed_transaction(exc)
+    forget_failed_transaction(exc)
     if request.endpoint == "respond.autosave":
         response = _json(503, False, "Not saved yet: the service is busy; trying again soon.")
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -281,41 +281,55 @@ def _active_account(session: Session, email: str) -> AdminUser | None:
     return admin if admin is not None and admin.is_active else None
 
 
-def request_sign_in_link(session: Session, email: str, *, now: datetime | None = None) -> None:
-    """Queue an `admin-login` email if the address has an active account; otherwise nothing.
-    Says nothing either way (no account enumeration)."""
+def _request_link_email(
+    session: Session,
+    email: str,
+    kind: MessageKind,
+    purpose: AdminLinkPurpose,
+    action: str,
+    now: datetime | None,
+) -> None:
+    """Queue an email carrying a single-use link if the address has an active account;
+    otherwise nothing. Says nothing either way (no account enumeration), and renders the email
+    either way, so the answer takes about as long."""
     admin = _active_account(session, email)
     rendered = render_email(
-        "admin-login",
+        kind.value,
         trust_name="mat-review",
         name=admin.name if admin is not None else "",
         email=admin.email if admin is not None else email,
-        lifetime=lifetime_text(AdminLinkPurpose.SIGN_IN),
+        lifetime=lifetime_text(purpose),
         link=LINK_PLACEHOLDER,
     )
     if admin is None:
-        return  # rendered all the same, so the answer takes about as long either way
-    enqueue_admin_email(session, MessageKind.ADMIN_LOGIN, admin.email, rendered, now=now)
-    record_event(session, admin.email, "admin.sign-in-link-requested")
+        return
+    enqueue_admin_email(session, kind, admin.email, rendered, now=now)
+    record_event(session, admin.email, action)
     session.flush()
+
+
+def request_sign_in_link(session: Session, email: str, *, now: datetime | None = None) -> None:
+    """Queue an `admin-login` email for an active account (see `_request_link_email`)."""
+    _request_link_email(
+        session,
+        email,
+        MessageKind.ADMIN_LOGIN,
+        AdminLinkPurpose.SIGN_IN,
+        "admin.sign-in-link-requested",
+        now,
+    )
 
 
 def request_password_reset(session: Session, email: str, *, now: datetime | None = None) -> None:
-    """Queue a `password-reset` email if the address has an active account; otherwise nothing."""
-    admin = _active_account(session, email)
-    rendered = render_email(
-        "password-reset",
-        trust_name="mat-review",
-        name=admin.name if admin is not None else "",
-        email=admin.email if admin is not None else email,
-        lifetime=lifetime_text(AdminLinkPurpose.PASSWORD_RESET),
-        link=LINK_PLACEHOLDER,
+    """Queue a `password-reset` email for an active account (see `_request_link_email`)."""
+    _request_link_email(
+        session,
+        email,
+        MessageKind.PASSWORD_RESET,
+        AdminLinkPurpose.PASSWORD_RESET,
+        "admin.password-reset-requested",
+        now,
     )
-    if admin is None:
-        return  # rendered all the same, so the answer takes about as long either way
-    enqueue_admin_email(session, MessageKind.PASSWORD_RESET, admin.email, rendered, now=now)
-    record_event(session, admin.email, "admin.password-reset-requested")
-    session.flush()
 
 
 # An invitation's link signs in too: the invitee may skip choosing a password.
