@@ -53,7 +53,6 @@ def hold_report(cycle_id: int) -> ResponseReturnValue:
     except UserError as exc:
         _refused(exc)
         return _back(found)
-    db.session.commit()
     if changed:
         flash(
             "The report will wait for you to review its comments before it is emailed."
@@ -105,7 +104,6 @@ def hide_comment(cycle_id: int) -> ResponseReturnValue:
     except UserError as exc:
         _refused(exc)
         return _back(found, "admin.review_report")
-    db.session.commit()
     flash(
         f"The comment on {code} is hidden: it will not be in the report."
         if action == "hide"
@@ -123,7 +121,6 @@ def release_report(cycle_id: int) -> ResponseReturnValue:
     except UserError as exc:
         _refused(exc)
         return _back(found, "admin.review_report")
-    db.session.commit()
     flash(
         f"Released with {hidden} comment{'' if hidden == 1 else 's'} hidden. The report is being "
         "compiled again and will be emailed to its recipients within a few minutes.",
@@ -170,7 +167,6 @@ def send_new_report_link(cycle_id: int, link_id: int) -> ResponseReturnValue:
             cycle=found,
             detail=link.recipient,
         )
-        db.session.commit()
         flash(
             f"The report email will be sent to {link.recipient} again within a minute, with a "
             "new link.",
@@ -190,7 +186,6 @@ def change_report_link(cycle_id: int, link_id: int, action: str) -> ResponseRetu
     except UserError as exc:
         _refused(exc)
     else:
-        db.session.commit()
         flash(
             f"The link for {link.recipient} now works until "
             f"{format_local(link.expires_at, found.trust.timezone)}."
