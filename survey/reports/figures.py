@@ -47,6 +47,7 @@ from survey.reports.model import (
     Movement,
     format_mean,
 )
+from survey.templating import counted
 
 
 def _count_table(
@@ -245,7 +246,7 @@ def size_note(before: int, now: int) -> str:
     if min(before, now) and max(before, now) >= MARKED_SIZE_RATIO * min(before, now):
         return f"responses {before} then {now}"
     if min(before, now) < SMALL_GROUP:
-        return f"small group ({before} then {now} responses)"
+        return f"small group ({before} then {counted(now, 'response')})"
     return ""
 
 

@@ -38,6 +38,7 @@ from survey.reports.compile import (
 )
 from survey.reports.filters import cell_swatch, neutralise
 from survey.reports.stored import stored_report_html, write_files
+from survey.templating import counted
 from survey.timeutil import format_local
 
 CONTENT_TYPES = {
@@ -260,7 +261,7 @@ def render_xlsx(report: CycleReport) -> bytes:
     heat = book.create_sheet(_sheet_title("Heat map", used))
     header: list[str] = ["Heading", "Element"]
     for c in report.columns:
-        header += [f"{c.label} ({c.responses} responses): mean", f"{c.label}: band"]
+        header += [f"{c.label} ({counted(c.responses, 'response')}): mean", f"{c.label}: band"]
     header.append("All shown groups: mean of group means")
     heat.append(header)
     for cell in heat[1]:

@@ -219,7 +219,9 @@ def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> 
         scope = fw.parse_scope(settings.scope)
         loaded.validate_scope(scope)
     except fw.FrameworkError as exc:
-        raise UserError(f"scope: {exc}", field="scope") from exc
+        # The loader's own words already begin "scope: ".
+        message = str(exc) if str(exc).startswith("scope") else f"scope: {exc}"
+        raise UserError(message, field="scope") from exc
     settings.scope = check_length(
         str(scope), Cycle.scope, "scope: the list of element codes", field="scope"
     )

@@ -173,6 +173,7 @@ def test_bad_input_is_shown_beside_each_field_and_nothing_is_saved(
     unknown = browser.post(url, cycle_form(scope="codes", scope_codes="1A, 9Z"))
     assert unknown.status_code == 422
     assert "unknown element code 9Z" in unknown.get_data(as_text=True)
+    assert "scope: scope" not in unknown.get_data(as_text=True).lower()  # said once
     # A complaint of the service's, not the form's, is shown beside the field it names.
     assert '<p class="error-message" id="scope-error">' in unknown.get_data(as_text=True)
     twice = browser.post(url, cycle_form(**{"group-3-key": "executive", "group-3-label": "X"}))
