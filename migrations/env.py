@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import pool
+from sqlalchemy import Connection, pool
 
 from survey.db import make_engine
 from survey.models import Base
@@ -30,8 +30,28 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(config.get_main_option("sqlalchemy.url") or "", poolclass=pool.NullPool)
     with engine.connect() as conn:
-        _run(conn)
+        if conn.dialect.name == "sqlite":
+            _run_without_sqlite_cascades(conn)
+        else:
+            _run(conn)
     engine.dispose()
+
+
+def _run_without_sqlite_cascades(conn: Connection) -> None:
+    """On SQLite, batch mode rebuilds a table to alter it (copy, drop the old, rename). With
+    foreign keys on, dropping the old `cycles` would cascade and delete every invitation, draft
+    and answer of every cycle. So foreign keys are off while migrating (set on the driver's
+    connection, outside any transaction, where SQLite honours it), and checked afterwards."""
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        _run(conn)
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+    broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration left rows pointing nowhere: {broken[:5]}")
 
 
 def _run(connection: object) -> None:

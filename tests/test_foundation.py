@@ -12,13 +12,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from survey import create_app
 from survey.config import SETTING_NAMES, ConfigError, Settings, get_settings, update_settings
+from survey.db import make_engine
 from survey.errors import IllegalTransition, UserError
-from survey.migrate import head_revision, upgrade_database
+from survey.migrate import alembic_config, head_revision, upgrade_database
 from survey.models import Base, CycleState
 from survey.timeutil import utcnow
 
@@ -223,3 +225,41 @@ def test_workers_starting_together_share_one_complete_secret_key(tmp_path: Path)
     (key,) = keys
     assert len(key) >= 40
     assert [p.name for p in (tmp_path / "together").iterdir()] == ["secret_key"]
+
+
+def test_upgrading_a_database_in_use_keeps_every_row(fresh_database_url: str) -> None:
+    """Later migrations rebuild tables on SQLite (batch mode: copy, drop, rename). With foreign
+    keys on, dropping the old `cycles` cascaded and deleted every invitation and draft: an
+    upgrade must keep a live database's rows."""
+    command.upgrade(alembic_config(fresh_database_url), "0005_drop_scheduler_leases")
+    engine = make_engine(fresh_database_url)
+    rows = {
+        "trusts": "INSERT INTO trusts (id, slug, name, timezone, created_at) "
+        "VALUES (1, 'oak', 'Oak', 'Europe/London', CURRENT_TIMESTAMP)",
+        "cycles": "INSERT INTO cycles (id, trust_id, title, framework_key, framework_version, "
+        "scope, state, opens_at, closes_at, min_group_size, min_comment_group_size, "
+        "report_recipients, reminder_days, remind_at_weekends, created_at) VALUES (1, 1, 'A', "
+        "'mat-assurance', 'v', 'all', 'open', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 3, 5, "
+        "'ceo@oak.example', '7,2', false, CURRENT_TIMESTAMP)",
+        "groups": "INSERT INTO groups (id, cycle_id, key, label, is_open, position) "
+        "VALUES (1, 1, 'head', 'Heads', false, 0)",
+        "invitations": "INSERT INTO invitations (id, cycle_id, group_id, email, is_completed, "
+        "is_declined, delivery_status, reminders_sent, is_purged) "
+        "VALUES (1, 1, 1, 'a@oak.example', false, false, 'sent', 0, false)",
+        "drafts": "INSERT INTO drafts (invitation_id, sealed) VALUES (1, X'00')",
+        "audit_events": "INSERT INTO audit_events (occurred_at, actor, action, cycle_id, detail) "
+        "VALUES (CURRENT_TIMESTAMP, 'cli', 'cycle.create', 1, '')",
+    }
+    with engine.begin() as conn:
+        for statement in rows.values():
+            sql = statement
+            if engine.dialect.name == "postgresql":
+                sql = sql.replace("X'00'", "'\\x00'::bytea")
+            conn.exec_driver_sql(sql)
+    engine.dispose()
+    upgrade_database(fresh_database_url)
+    engine = make_engine(fresh_database_url)
+    with engine.connect() as conn:
+        for table in rows:
+            assert conn.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one() == 1, table
+    engine.dispose()

@@ -126,7 +126,7 @@ def test_one_person_is_refused_for_exactly_what_refuses_a_files_row(
     invited = [i.email for i in session.scalars(select(Invitation))]
     sheet = read_recipients(
         f"email,name,group,school\n{email},{name},{group},\n",
-        [g.key for g in cycle.groups],
+        {g.key: g.label for g in cycle.groups},
         invited,
     )
     (problem,) = sheet.problems

@@ -224,7 +224,9 @@ def check_recipient_row(
             (
                 "group",
                 f"unknown group {group!r} (this cycle's groups: "
-                + ", ".join(f"{key} ({label})" for key, label in groups.items())
+                + ", ".join(
+                    key if label == key else f"{key} ({label})" for key, label in groups.items()
+                )
                 + ")",
             )
         )
