@@ -5,7 +5,7 @@ responses, whose previous cycle is also in the season), 35,000 responses and 490
 with invitations to match, bulk-loaded with COPY.
 
 `measure` runs in a process of its own (so its peak memory is its own) and times, after a warm-up:
-- `large`: the large cycle's figures (`compile_cycle`), the same plus all five files
+- `large`: the large cycle's figures (`compile_cycle`), the same plus all six files
   (`render_report_files`: HTML, PDF, XLSX, CSV, PNG), and the floor: the same ratings read by the
   same query into a DataFrame and reduced with a bare `groupby().mean()`;
 - `season`: every cycle's figures one after another, and the floor for every cycle.
@@ -302,7 +302,7 @@ def measure(url: str, scenario: str, repeat: int) -> dict[str, Any]:
             floor_times = [_timed(lambda: floor(large_id)) for _ in range(repeat)]
             figures_traced = _peak_traced_mb(lambda: figures(large_id))
             floor_traced = _peak_traced_mb(lambda: floor(large_id))
-            # The five files are measured last, by the growth of the process's peak RSS
+            # The six files are measured last, by the growth of the process's peak RSS
             # (tracing every allocation of WeasyPrint would take minutes).
             peak_before_files = rss_mb()
             file_times = [_timed(lambda: all_files(large_id)) for _ in range(max(1, repeat - 1))]

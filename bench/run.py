@@ -114,7 +114,7 @@ def _print(name: str, result: dict[str, Any]) -> None:
         large, season = result["large_cycle"], result["season"]
         lines += [
             f"  large cycle: figures {fmt(large['figures_seconds'])} s "
-            f"(peak {fmt(large['figures_peak_traced_mb'])} MB traced), all five files "
+            f"(peak {fmt(large['figures_peak_traced_mb'])} MB traced), all six files "
             f"{fmt(large['all_files_seconds'])} s (+{fmt(large['all_files_rss_growth_mb'])} MB "
             f"RSS), floor {fmt(large['floor_seconds'])} s, ratio {fmt(large['ratio_to_floor'])}"
             f"; targets met: {large['met']}",
@@ -273,8 +273,8 @@ def figures_table(document: dict[str, Any]) -> str:
         *submit_rows("submit (POST /survey)", sub),
         *form_rows("form page (GET /survey)", form),
         "| compile, large cycle ({responses} responses) | figures {fs:.3f} s, peak {fm:.1f} MB "
-        "traced; all five files {af:.2f} s, +{am:.0f} MB RSS | pandas {fl:.3f} s | {r:.1f} x "
-        "(files {rf:.0f} x) | figures < 0.5 s: {m1}; five files < 5 s: {m2} |".format(
+        "traced; all six files {af:.2f} s, +{am:.0f} MB RSS | pandas {fl:.3f} s | {r:.1f} x "
+        "(files {rf:.0f} x) | figures < 0.5 s: {m1}; six files < 5 s: {m2} |".format(
             responses=large["responses"],
             fs=large["figures_seconds"],
             fm=large["figures_peak_traced_mb"],
