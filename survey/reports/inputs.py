@@ -7,11 +7,11 @@ import pandas as pd
 from sqlalchemy import exists, func, select
 from sqlalchemy.orm import Session
 
-from survey.models import Cycle, CycleState, HiddenComment, Invitation, Rating, Response
+from survey.models import Cycle, CycleState, HiddenComment, Rating, Response
 from survey.queries import group_counts
 from survey.reports import wording
 from survey.reports.model import CycleInfo, CycleInputs, GroupInfo
-from survey.reports.redact import Redactor
+from survey.services.comment_redaction import load_redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
 
@@ -29,20 +29,6 @@ def _cycle_info(session: Session, cycle: Cycle) -> CycleInfo:
         scope=get_cycle_scope(cycle),
         min_group_size=cycle.min_group_size,
         min_comment_group_size=cycle.min_comment_group_size,
-    )
-
-
-def load_redactor(session: Session, cycle: Cycle) -> Redactor:
-    """What identifies a person in this cycle: its invitations' names, schools and emails.
-    Once the cycle is purged they are gone, and the redactor says so (`purged`)."""
-    rows = session.execute(
-        select(Invitation.name, Invitation.school, Invitation.email, Invitation.is_purged).where(
-            Invitation.cycle_id == cycle.id
-        )
-    ).all()
-    purged = cycle.purged_at is not None or any(row[3] for row in rows)
-    return Redactor.from_identifiers(
-        (r[0] for r in rows), (r[1] for r in rows), (r[2] for r in rows), purged=purged
     )
 
 

@@ -20,7 +20,6 @@ What a hide writes, and why it keeps the anonymity promise (SPEC section 5):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from flask import current_app
@@ -33,12 +32,12 @@ from survey.models import (
     Cycle,
     CycleState,
     HiddenComment,
-    Invitation,
     Rating,
     Report,
     Response,
 )
 from survey.services.audit import record_event
+from survey.services.comment_redaction import load_redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from survey.timeutil import utcnow
 
@@ -197,7 +196,8 @@ def list_review_comments(session: Session, cycle: Cycle) -> list[ElementComments
     framework = get_cycle_framework(session, cycle)
     elements = framework.elements_in_scope(get_cycle_scope(cycle))
     by_code = {e.code: ElementComments(e.code, e.title) for e in elements}
-    redact = Redactor.for_cycle(session, cycle)
+    # Exactly the report's own redaction: the page shows the CEO no more than the report will.
+    redact = load_redactor(session, cycle)
     found: list[tuple[str, ElementComments, ReviewComment]] = []
     for response_id, code, text, is_hidden in _comment_rows(session, cycle):
         block = by_code.get(code)
@@ -250,49 +250,3 @@ def set_comment_hidden(
         detail=f"a comment on {code}",
     )
     return code
-
-
-# -- redaction for the review page ----------------------------------------------------------------
-
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PHONE = re.compile(r"(?<![\w])(?:\+?\d[\d ()-]{8,}\d)(?![\w])")
-
-
-@dataclass(frozen=True)
-class Redactor:
-    """Replaces the people and schools a cycle knows, email addresses and phone numbers.
-
-    (The report's own redaction lives with the report's wording; this one is for the review page,
-    which must show the CEO no more than the report will.)"""
-
-    names: tuple[str, ...]
-    schools: tuple[str, ...]
-
-    @classmethod
-    def for_cycle(cls, session: Session, cycle: Cycle) -> Redactor:
-        rows = session.execute(
-            select(Invitation.name, Invitation.school).where(Invitation.cycle_id == cycle.id)
-        ).all()
-        return cls(_words({n for n, _ in rows}), _words({s for _, s in rows}))
-
-    def __call__(self, text: str) -> str:
-        text = EMAIL.sub("[an email]", text)
-        text = PHONE.sub("[a phone number]", text)
-        for value, replacement in (
-            *((s, "[a school]") for s in self.schools),
-            *((n, "[a person]") for n in self.names),
-        ):
-            text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", replacement, text, flags=re.I)
-        return text
-
-
-def _words(values: Iterable[str | None]) -> tuple[str, ...]:
-    """Whole names and each part of two letters or more, longest first; a part that is a
-    common word of the language is still replaced: better a redacted word than a named person."""
-    found: set[str] = set()
-    for value in values:
-        if not value or not value.strip():
-            continue
-        found.add(value.strip())
-        found.update(part for part in re.split(r"[\s,]+", value.strip()) if len(part) > 2)
-    return tuple(sorted(found, key=len, reverse=True))

@@ -19,8 +19,8 @@ from survey.models import CycleState
 from survey.reports.compile import build_report, compile_cycle
 from survey.reports.email import render_report_email
 from survey.reports.outputs import render_pdf, render_report_html, write_report_files
-from survey.reports.redact import Redactor
 from survey.reports.store import store_report
+from survey.services.comment_redaction import Redactor
 from survey.services.cycles import purge_cycle
 
 from .conftest import IDENTIFIERS, RealSize

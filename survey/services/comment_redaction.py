@@ -19,6 +19,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from survey.models import Cycle, Invitation
+
 PERSON = "[a person]"
 SCHOOL = "[a school]"
 EMAIL = "[an email]"
@@ -161,3 +166,17 @@ class Redactor:
         text = PHONE_RE.sub(_phone, text)
         # "[a person] [a person]" (a first name and a surname matched apart) reads as one.
         return re.sub(r"\[a person\](?:\s+\[a person\])+", PERSON, text)
+
+
+def load_redactor(session: Session, cycle: Cycle) -> Redactor:
+    """What identifies a person in this cycle: its invitations' names, schools and emails.
+    Once the cycle is purged they are gone, and the redactor says so (`purged`)."""
+    rows = session.execute(
+        select(Invitation.name, Invitation.school, Invitation.email, Invitation.is_purged).where(
+            Invitation.cycle_id == cycle.id
+        )
+    ).all()
+    purged = cycle.purged_at is not None or any(row[3] for row in rows)
+    return Redactor.from_identifiers(
+        (r[0] for r in rows), (r[1] for r in rows), (r[2] for r in rows), purged=purged
+    )
