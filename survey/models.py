@@ -63,6 +63,12 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
     )
 
 
+def comment_threshold(min_group_size: int, min_comment_group_size: int) -> int:
+    """How many of a group must answer before its comments are shown: never fewer than the
+    number that shows its figures. The one statement of the rule (cycles, reports, pages)."""
+    return max(min_group_size, min_comment_group_size)
+
+
 def random_response_id() -> str:
     """Response ids are random so that neither their value nor their order says anything."""
     return secrets.token_hex(16)
@@ -307,9 +313,7 @@ class Cycle(Base):
 
     @property
     def comment_threshold(self) -> int:
-        """How many of a group must answer before its comments are shown: never fewer than the
-        number that shows its figures."""
-        return max(self.min_group_size, self.min_comment_group_size)
+        return comment_threshold(self.min_group_size, self.min_comment_group_size)
 
     @property
     def is_open(self) -> bool:

@@ -90,7 +90,7 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     headings = {h.number: h for h in framework.headings}
 
     # Rule 4: an open group's comments follow the comment threshold like any other group's.
-    comment_threshold = max(info.min_group_size, info.min_comment_group_size)
+    comment_threshold = info.comment_threshold
     eligible = {g.id for g in figures.shown if inputs.responses.get(g.id, 0) >= comment_threshold}
     comments: dict[str, list[str]] = {e.code: [] for e in elements}
     comment_notes = wording.withheld_comment_notes(

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Literal
 
 import framework as fw
+from survey.models import comment_threshold
 from survey.queries import GroupCounts
 
 if TYPE_CHECKING:
@@ -52,6 +53,10 @@ class CycleInfo:
     scope: fw.Scope
     min_group_size: int
     min_comment_group_size: int
+
+    @property
+    def comment_threshold(self) -> int:
+        return comment_threshold(self.min_group_size, self.min_comment_group_size)
 
 
 @dataclass

@@ -234,7 +234,7 @@ def render_xlsx(report: CycleReport) -> bytes:
         ("Ratings shown for groups of at least", str(info.min_group_size)),
         (
             "Comments shown for groups of at least",
-            str(max(info.min_group_size, info.min_comment_group_size)),
+            str(info.comment_threshold),
         ),
         ("Previous cycle", report.previous_title or "none"),
     ]

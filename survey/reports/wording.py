@@ -27,7 +27,7 @@ def previous_not_closed(title: str) -> str:
 
 
 def rules(info: CycleInfo) -> list[str]:
-    m, mc = info.min_group_size, info.min_comment_group_size
+    m = info.min_group_size
     return [
         f"Results are shown only for groups with at least {m} responses. A smaller group's "
         "cells are hidden and say so, unless it is an open group, whose members were told "
@@ -41,9 +41,9 @@ def rules(info: CycleInfo) -> list[str]:
         "column, and an element's combined cell is withheld when all its answers, or all but "
         "one, are the same (a small group's ratings, or everyone else's to the one who "
         "answered differently, would then be known).",
-        f"Comments are shown only from shown groups with at least {max(m, mc)} responses, open "
-        "groups included; they are in random order, listed by element, never by group, school "
-        "or person.",
+        f"Comments are shown only from shown groups with at least {info.comment_threshold} "
+        "responses, open groups included; they are in random order, listed by element, "
+        "never by group, school or person.",
         "Movement since the previous cycle is shown only where the group is shown with at "
         "least the minimum number of responses in both cycles (and, for the trust-wide "
         "column, where the same groups are shown in both).",

@@ -48,7 +48,7 @@ import framework as fw
 from survey.config import get_settings
 from survey.db import db, forget_failed_transaction, read_only
 from survey.extensions import limiter
-from survey.models import Invitation
+from survey.models import Invitation, comment_threshold
 from survey.queries import count_group_invitations
 from survey.respond import bp, redaction
 from survey.respond.pages import FormStep, is_one_heading_per_page, plan_steps
@@ -108,6 +108,10 @@ class PageCycle(NamedTuple):
     closes_at: datetime
     min_group_size: int
     min_comment_group_size: int
+
+    @property
+    def comment_threshold(self) -> int:
+        return comment_threshold(self.min_group_size, self.min_comment_group_size)
 
 
 class PageTrust(NamedTuple):

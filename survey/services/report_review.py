@@ -158,7 +158,7 @@ def count_hidden_comments(session: Session, cycle: Cycle) -> int:
 
 def _eligible_group_ids(session: Session, cycle: Cycle) -> set[int]:
     """The groups whose comments the report publishes (survey/reports/compile.py, rule 4)."""
-    threshold = max(cycle.min_group_size, cycle.min_comment_group_size)
+    threshold = cycle.comment_threshold
     counts = session.execute(
         select(Response.group_id, func.count())
         .where(Response.cycle_id == cycle.id)
