@@ -10,26 +10,18 @@ from flask.typing import ResponseReturnValue
 from survey.admin import bp
 from survey.admin.auth import current_admin
 from survey.db import db
-from survey.errors import NotFound, UserError
-from survey.mail.outbox import enqueue_report_email_again
+from survey.mail.outbox import send_report_link_again
 from survey.models import Cycle, CycleState
 from survey.reports.stored import get_report
 from survey.services import accounts, report_links, report_review
-from survey.services.audit import record_event
 from survey.timeutil import format_local, utcnow
 
 
 def _cycle(cycle_id: int) -> Cycle:
-    try:
-        return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
-    except NotFound:
-        abort(404)
-
-
-def _refused(exc: UserError) -> None:
-    db.session.rollback()
-    message = str(exc).strip()
-    flash(message[:1].upper() + message[1:] + ("" if message.endswith(".") else "."), "error")
+    """A cycle this admin can see (else the blueprint's NotFound handler: 404). A refused
+    change raises UserError, which the blueprint's handler shows on the page the person goes
+    back to (survey/admin/views.py BACK_AFTER_REFUSAL)."""
+    return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
 
 
 def _back(cycle: Cycle, endpoint: str = "admin.cycle") -> ResponseReturnValue:
@@ -46,13 +38,9 @@ def hold_report(cycle_id: int) -> ResponseReturnValue:
     if choice not in ("yes", "no"):
         flash("Choose whether to hold the report for a review of its comments.", "error")
         return _back(found)
-    try:
-        changed = report_review.set_report_hold(
-            db.session, found, choice == "yes", current_admin().email
-        )
-    except UserError as exc:
-        _refused(exc)
-        return _back(found)
+    changed = report_review.set_report_hold(
+        db.session, found, choice == "yes", current_admin().email
+    )
     if changed:
         flash(
             "The report will wait for you to review its comments before it is emailed."
@@ -93,17 +81,13 @@ def hide_comment(cycle_id: int) -> ResponseReturnValue:
     action = request.form.get("action", "")
     if action not in ("hide", "show"):
         abort(400)
-    try:
-        code = report_review.set_comment_hidden(
-            db.session,
-            found,
-            request.form.get("comment", ""),
-            current_admin().email,
-            is_hidden=action == "hide",
-        )
-    except UserError as exc:
-        _refused(exc)
-        return _back(found, "admin.review_report")
+    code = report_review.set_comment_hidden(
+        db.session,
+        found,
+        request.form.get("comment", ""),
+        current_admin().email,
+        is_hidden=action == "hide",
+    )
     flash(
         f"The comment on {code} is hidden: it will not be in the report."
         if action == "hide"
@@ -116,11 +100,7 @@ def hide_comment(cycle_id: int) -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/report/release")
 def release_report(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
-    try:
-        hidden = report_review.release_report(db.session, found, current_admin().email)
-    except UserError as exc:
-        _refused(exc)
-        return _back(found, "admin.review_report")
+    hidden = report_review.release_report(db.session, found, current_admin().email)
     flash(
         f"Released with {hidden} comment{'' if hidden == 1 else 's'} hidden. The report is being "
         "compiled again and will be emailed to its recipients within a few minutes.",
@@ -150,28 +130,12 @@ def report_links_page(cycle_id: int) -> ResponseReturnValue:
 def send_new_report_link(cycle_id: int, link_id: int) -> ResponseReturnValue:
     """Email the report again to a link's recipient, with a new link of their own."""
     found = _cycle(cycle_id)
-    link = next(
-        (k for k in report_links.list_report_links(db.session, found) if k.id == link_id), None
+    link = send_report_link_again(db.session, found, link_id, current_admin().email)
+    flash(
+        f"The report email will be sent to {link.recipient} again within a minute, with a "
+        "new link.",
+        "success",
     )
-    if link is None:
-        abort(404)
-    try:
-        enqueue_report_email_again(db.session, found, link.recipient)
-    except UserError as exc:
-        _refused(exc)
-    else:
-        record_event(
-            db.session,
-            current_admin().email,
-            "report-link.send-new",
-            cycle=found,
-            detail=link.recipient,
-        )
-        flash(
-            f"The report email will be sent to {link.recipient} again within a minute, with a "
-            "new link.",
-            "success",
-        )
     return _back(found, "admin.report_links_page")
 
 
@@ -181,16 +145,12 @@ def change_report_link(cycle_id: int, link_id: int, action: str) -> ResponseRetu
     change = (
         report_links.renew_report_link if action == "renew" else report_links.revoke_report_link
     )
-    try:
-        link = change(db.session, found, link_id, current_admin().email)
-    except UserError as exc:
-        _refused(exc)
-    else:
-        flash(
-            f"The link for {link.recipient} now works until "
-            f"{format_local(link.expires_at, found.trust.timezone)}."
-            if action == "renew"
-            else f"The link for {link.recipient} no longer works.",
-            "success",
-        )
+    link = change(db.session, found, link_id, current_admin().email)
+    flash(
+        f"The link for {link.recipient} now works until "
+        f"{format_local(link.expires_at, found.trust.timezone)}."
+        if action == "renew"
+        else f"The link for {link.recipient} no longer works.",
+        "success",
+    )
     return _back(found, "admin.report_links_page")

@@ -101,6 +101,10 @@ BACK_AFTER_REFUSAL = {
     "admin.resend": "admin.invitations",
     "admin.edit_invitation": "admin.invitations",
     "admin.remove_invitation": "admin.invitations",
+    "admin.hide_comment": "admin.review_report",
+    "admin.release_report": "admin.review_report",
+    "admin.send_new_report_link": "admin.report_links_page",
+    "admin.change_report_link": "admin.report_links_page",
 }
 
 

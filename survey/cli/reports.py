@@ -13,14 +13,12 @@ from survey.cli.common import CLI_ACTOR, user_errors
 from survey.db import db
 from survey.errors import UserError
 from survey.mail import outbox
-from survey.mail.outbox import enqueue_report_email_again
 from survey.queries import ReportEmail, list_report_emails
 from survey.reports.compile import compile_cycle
 from survey.reports.outputs import write_report_files
 from survey.reports.store import ensure_reportable
 from survey.reports.stored import get_report, write_stored_report
 from survey.services import report_links, report_review
-from survey.services.audit import record_event
 from survey.services.cycles import get_cycle
 from survey.timeutil import format_local, utcnow
 
@@ -205,15 +203,7 @@ def link_command(cycle_id: str, link_id: int, action: str) -> None:
     email again with a new link."""
     cycle = get_cycle(db.session, cycle_id)
     if action == "send":
-        found = next(
-            (k for k in report_links.list_report_links(db.session, cycle) if k.id == link_id), None
-        )
-        if found is None:
-            raise UserError(f"cycle {cycle.id} has no report link {link_id}")
-        enqueue_report_email_again(db.session, cycle, found.recipient)
-        record_event(
-            db.session, CLI_ACTOR, "report-link.send-new", cycle=cycle, detail=found.recipient
-        )
+        found = outbox.send_report_link_again(db.session, cycle, link_id, CLI_ACTOR)
         click.echo(f"{found.recipient}: the report email will be sent again with a new link")
     elif action == "renew":
         link = report_links.renew_report_link(db.session, cycle, link_id, CLI_ACTOR)

@@ -39,8 +39,10 @@ from survey.models import (
     MessageKind,
     OutboxMessage,
     OutboxStatus,
+    ReportLink,
 )
 from survey.services.audit import record_event
+from survey.services.report_links import get_report_link
 from survey.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -397,6 +399,17 @@ def enqueue_report_email_again(
     session.add(message)
     session.flush()
     return message
+
+
+def send_report_link_again(
+    session: Session, cycle: Cycle, link_id: int, actor: str, *, now: datetime | None = None
+) -> ReportLink:
+    """Email the report again to the recipient of one of the cycle's read-only links, carrying a
+    new link of their own (audited). Returns the link it replaces."""
+    link = get_report_link(session, cycle, link_id)
+    enqueue_report_email_again(session, cycle, link.recipient, now=now)
+    record_event(session, actor, "report-link.send-new", cycle=cycle, detail=link.recipient)
+    return link
 
 
 def forget_links_and_waiting_mail(session: Session, invitation: Invitation, reason: str) -> None:

@@ -24,7 +24,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from survey.errors import UserError
+from survey.errors import NotFound, UserError
 from survey.models import Cycle, ReportLink
 from survey.services.audit import record_event
 from survey.timeutil import as_utc, utcnow
@@ -130,14 +130,15 @@ def list_report_links(session: Session, cycle: Cycle) -> list[ReportLink]:
     )
 
 
-def _get(session: Session, cycle: Cycle, link_id: int) -> ReportLink:
+def get_report_link(session: Session, cycle: Cycle, link_id: int) -> ReportLink:
+    """One of the cycle's links, locked for a change (NotFound: another cycle's, or none)."""
     link = session.scalar(
         select(ReportLink)
         .where(ReportLink.id == link_id, ReportLink.cycle_id == cycle.id)
         .with_for_update()
     )
     if link is None:
-        raise UserError(f"cycle {cycle.id} has no report link {link_id}")
+        raise NotFound(f"this cycle has no report link {link_id}")
     return link
 
 
@@ -145,7 +146,7 @@ def revoke_report_link(
     session: Session, cycle: Cycle, link_id: int, actor: str, *, now: datetime | None = None
 ) -> ReportLink:
     """Stop a link working, for good (a new email brings a new link). Flushes."""
-    link = _get(session, cycle, link_id)
+    link = get_report_link(session, cycle, link_id)
     if link.revoked_at is not None:
         raise UserError(f"the report link {link.id} for {link.recipient} is already revoked")
     link.revoked_at = now or utcnow()
@@ -160,7 +161,7 @@ def renew_report_link(
 ) -> ReportLink:
     """Make a link work for another `REPORT_LINK_DAYS` days from now (the recipient keeps the
     address they have). A revoked link stays revoked. Flushes."""
-    link = _get(session, cycle, link_id)
+    link = get_report_link(session, cycle, link_id)
     if link.revoked_at is not None:
         raise UserError(f"the report link {link.id} for {link.recipient} is revoked")
     now = now or utcnow()
