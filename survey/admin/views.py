@@ -33,7 +33,12 @@ from survey.mail.messages import LINK_PLACEHOLDER, InvitationRenderer
 from survey.mail.reminders import remind_now, skipped_reminders
 from survey.models import AdminRole, Cycle, CycleState, Invitation, Report, Trust
 from survey.queries import count_invitations
-from survey.reports.stored import get_report, stored_report_html
+from survey.reports.stored import (
+    REPORT_FILES,
+    get_report,
+    report_downloads,
+    stored_report_html,
+)
 from survey.services import accounts, team
 from survey.services import cycles as cycle_service
 from survey.services import recipients as recipient_service
@@ -57,16 +62,6 @@ from survey.timeutil import (
     time_zone_names,
     utcnow,
 )
-
-# The files a compiled report offers for download, in the order the page lists them.
-DOWNLOADS: dict[str, str] = {
-    "report.pdf": "The board paper (PDF, A4)",
-    "results.xlsx": "Spreadsheet: heat map, movement, one sheet per group, comments",
-    "summary.csv": "Summary figures (CSV)",
-    "heatmap.png": "Heat map image for slides (PNG)",
-    "gaps.png": "Group means side by side, for slides (PNG)",
-    "report.html": "The report as a web page, readable offline (HTML)",
-}
 
 
 def _trust(slug: str) -> Trust:
@@ -790,7 +785,7 @@ def report(cycle_id: int) -> ResponseReturnValue:
     # The stored report.html's body: exactly the board paper that was emailed. Its templates
     # escaped everything people typed, and it comes back as Markup.
     body = stored_report_html(compiled, current_app.jinja_env, standalone=False)
-    files = [(name, label) for name, label in DOWNLOADS.items() if compiled.file(name)]
+    files = report_downloads(compiled)
     return render_template(
         "admin/report.html",
         trust=found.trust,
@@ -818,7 +813,7 @@ def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
 def download(cycle_id: int, name: str) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     compiled = _report(found)
-    stored = compiled.file(name) if compiled is not None and name in DOWNLOADS else None
+    stored = compiled.file(name) if compiled is not None and name in REPORT_FILES else None
     if stored is None:
         abort(404)
     record_event(db.session, _actor(), "report.download", cycle=found, detail=name)

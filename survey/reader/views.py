@@ -15,22 +15,12 @@ from flask.typing import ResponseReturnValue
 from survey.db import db, writes_on_get
 from survey.models import Report, ReportLink
 from survey.reader import bp
-from survey.reports.stored import get_report, stored_report_html
+from survey.reports.stored import get_report, report_downloads, stored_report_html
 from survey.services.audit import record_event
 from survey.services.report_links import record_use, resolve_report_token
 
 READER_RULE = "/r/<token>"
 
-# What the page calls each file, in the order it lists them (a file not named here is listed
-# by its name, after these).
-FILE_LABELS: dict[str, str] = {
-    "report.pdf": "The board paper (PDF, A4)",
-    "results.xlsx": "Spreadsheet (XLSX)",
-    "summary.csv": "Summary figures (CSV)",
-    "heatmap.png": "Heat map image (PNG)",
-    "gaps.png": "Perception gaps chart (PNG)",
-    "report.html": "The report as a web page, readable offline (HTML)",
-}
 PRIVATE_HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",
@@ -61,10 +51,8 @@ def _open(token: str, what: str, name: str | None = None) -> tuple[ReportLink, R
             cycle=link.cycle,
             detail=f"{what}: {reason}",
         )
-        db.session.commit()
-        return None
+        return None  # the refusal is audited: the 404 page is returned, so it is committed
     record_use(db.session, link, what)
-    db.session.commit()
     return link, report
 
 
@@ -76,10 +64,6 @@ def report(token: str) -> ResponseReturnValue:
         return _not_valid()
     link, found = opened
     cycle = link.cycle
-    files = sorted(
-        (f.name for f in found.files),
-        key=lambda name: (list(FILE_LABELS).index(name) if name in FILE_LABELS else 99, name),
-    )
     page = render_template(
         "reader/report.html",
         cycle=cycle,
@@ -87,7 +71,7 @@ def report(token: str) -> ResponseReturnValue:
         link=link,
         token=token,
         report=found,
-        files=[(name, FILE_LABELS.get(name, name)) for name in files],
+        files=report_downloads(found),
         body=stored_report_html(found, current_app.jinja_env, standalone=False),
     )
     return page, 200, PRIVATE_HEADERS

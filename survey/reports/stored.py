@@ -21,6 +21,27 @@ from survey.models import Cycle, Report
 BODY_START, BODY_END = "<!--mat-report:body-->", "<!--/mat-report:body-->"
 
 
+# The files a compiled report offers, as the pages name them, in the order they list them.
+REPORT_FILES: dict[str, str] = {
+    "report.pdf": "The board paper (PDF, A4)",
+    "results.xlsx": "Spreadsheet: heat map, movement, one sheet per group, comments",
+    "summary.csv": "Summary figures (CSV)",
+    "heatmap.png": "Heat map image for slides (PNG)",
+    "gaps.png": "Group means side by side, for slides (PNG)",
+    "report.html": "The report as a web page, readable offline (HTML)",
+}
+
+
+def report_downloads(report: Report) -> list[tuple[str, str]]:
+    """(file name, what the page calls it) for each file this report has, in REPORT_FILES order
+    (a file not named there after them, by its name)."""
+    names = sorted(
+        (f.name for f in report.files),
+        key=lambda name: (list(REPORT_FILES).index(name) if name in REPORT_FILES else 99, name),
+    )
+    return [(name, REPORT_FILES.get(name, name)) for name in names]
+
+
 def get_report(session: Session, cycle: Cycle) -> Report | None:
     return session.scalar(select(Report).where(Report.cycle_id == cycle.id))
 
