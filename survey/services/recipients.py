@@ -191,7 +191,6 @@ def check_recipient_row(
     given by its key or its label, in any letter case."""
     groups = group_choices(group_list)
     issues: list[tuple[str, str]] = []  # (column, complaint)
-    cells = [cell or "" for cell in cells]  # a field the form left out is empty
     if any("\x00" in cell for cell in cells):
         issues.append(("email", "contains a NUL character (is this really a CSV file?)"))
         cells = [cell.replace("\x00", "") for cell in cells]
