@@ -22,6 +22,7 @@ from survey.queries import CountTotals, GroupCounts, group_counts, total_counts
 from survey.services.clockcheck import describe_span, get_clock_refusal
 from survey.services.frameworks import get_framework, list_framework_versions
 from survey.services.recipients import RecipientSheet, check_recipients
+from survey.templating import counted
 from survey.timeutil import utcnow
 
 # -- framework and scope --------------------------------------------------------------------------
@@ -32,11 +33,11 @@ WHOLE_SCOPES = {"start": "Questions to start with", "all": "All questions"}
 
 def question_count_text(questions: int, elements: int) -> str:
     """e.g. "42 questions over 14 elements" (a trust's own framework may have just one)."""
-    element_text = f"{elements} element{'' if elements == 1 else 's'}"
+    element_text = counted(elements, "element")
     if not questions:
         # The 2015 framework rates its elements on their descriptors alone.
         return f"{element_text}, no questions"
-    return f"{questions} question{'' if questions == 1 else 's'} over {element_text}"
+    return f"{counted(questions, 'question')} over {element_text}"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from survey.mail.outbox import send_report_link_again
 from survey.models import Cycle, CycleState
 from survey.reports.stored import get_report
 from survey.services import accounts, report_links, report_review
+from survey.templating import counted
 from survey.timeutil import format_local, utcnow
 
 
@@ -102,7 +103,7 @@ def release_report(cycle_id: int) -> ResponseReturnValue:
     found = _cycle(cycle_id)
     hidden = report_review.release_report(db.session, found, current_admin().email)
     flash(
-        f"Released with {hidden} comment{'' if hidden == 1 else 's'} hidden. The report is being "
+        f"Released with {counted(hidden, 'comment')} hidden. The report is being "
         "compiled again and will be emailed to its recipients within a few minutes.",
         "success",
     )

@@ -171,7 +171,7 @@ def cycle_copy_command(cycle_id: str, title: str | None, with_people: bool) -> N
         db.session, source, CLI_ACTOR, title=title, with_people=with_people
     )
     count = queries.count_invitations(db.session, cycle)
-    people = f", {count} {'person' if count == 1 else 'people'} to invite" if with_people else ""
+    people = f", {counted(count, 'person', 'people')} to invite" if with_people else ""
     click.echo(
         f"draft “{cycle.title}” opens {cycle.opens_at.isoformat()}{people}; cycle {cycle.id}"
     )

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from survey.models import AdminLink, AdminLinkPurpose, AdminUser
+from survey.templating import counted
 from survey.timeutil import as_utc, utcnow
 from survey.urls import external_url
 
@@ -43,7 +44,7 @@ def lifetime_text(purpose: AdminLinkPurpose) -> str:
     minutes = int(LIFETIMES[purpose].total_seconds() // 60)
     if minutes % (24 * 60) == 0:
         days = minutes // (24 * 60)
-        return f"{days} day" if days == 1 else f"{days} days"
+        return counted(days, "day")
     return f"{minutes} minutes"
 
 

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.models import ClockRefusal
+from survey.templating import counted
 from survey.timeutil import as_utc, clock
 
 REFUSAL_NAME = "scheduler"
@@ -85,7 +86,7 @@ def describe_span(seconds: float) -> str:
     for name, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
         count, left = divmod(left, size)
         if count:
-            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+            parts.append(counted(count, name))
     return " ".join(parts[:2]) or "0 seconds"
 
 

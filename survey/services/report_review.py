@@ -39,6 +39,7 @@ from survey.models import (
 from survey.services.audit import record_event
 from survey.services.comment_redaction import load_redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
+from survey.templating import counted
 from survey.timeutil import utcnow
 
 HANDLE_SALT = "mat-review.comment-handle.v1"
@@ -129,7 +130,7 @@ def release_report(session: Session, cycle: Cycle, actor: str) -> int:
         actor,
         "report.release",
         cycle=locked,
-        detail=f"{hidden} comment{'' if hidden == 1 else 's'} hidden",
+        detail=f"{counted(hidden, 'comment')} hidden",
     )
     return hidden
 
