@@ -396,7 +396,7 @@ _SCHEMES = {
 }
 
 
-def parse_mail_url(url: str, timeout: float = 30.0) -> FileTransport | SMTPTransport:
+def parse_mail_url(url: str, timeout: float = 30.0) -> Transport:
     """A transport for `url`; raises `UserError` naming what is wrong (never the password)."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
@@ -429,5 +429,5 @@ def parse_mail_url(url: str, timeout: float = 30.0) -> FileTransport | SMTPTrans
     )
 
 
-def transport_from_config(settings: Settings) -> FileTransport | SMTPTransport:
+def transport_from_config(settings: Settings) -> Transport:
     return parse_mail_url(settings.mail_url, settings.mail_timeout)

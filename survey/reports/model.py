@@ -291,10 +291,6 @@ class CycleReport:
         return self.info.framework.scale.answer_keys
 
     @property
-    def has_movement(self) -> bool:
-        return any(m.reason is None for e in self.elements for m in e.movements)
-
-    @property
     def comment_count(self) -> int:
         return sum(len(e.comments) for e in self.elements)
 

@@ -49,7 +49,6 @@ CONTENT_TYPES = {
     "heatmap.png": "image/png",
     "gaps.png": "image/png",
 }
-FILE_NAMES = tuple(CONTENT_TYPES)
 
 
 # -- shared helpers -----------------------------------------------------------------------------

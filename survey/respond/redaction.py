@@ -30,7 +30,6 @@ TOKEN_IN_PATH = re.compile(
     + "|".join(re.escape(p) for p in (LINK_PREFIX, *ADMIN_LINK_PREFIXES, REPORT_LINK_PREFIX))
     + r")[^\s\"'?#/]+"
 )
-REDACTED = LINK_PREFIX + "[redacted]"
 
 
 def _redacted(match: re.Match[str]) -> str:
