@@ -11,7 +11,6 @@ a password reset or a deactivated account ends every session of that account.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -24,6 +23,7 @@ from survey.errors import NotFound, UserError
 from survey.models import AdminSession, AdminUser, Cycle, Trust
 from survey.services.audit import record_event
 from survey.services.cycles import create_trust
+from survey.signing import token_hash
 from survey.timeutil import DEFAULT_TIMEZONE, as_utc, utcnow
 
 MIN_PASSWORD_LENGTH = 10
@@ -78,10 +78,6 @@ class SessionExpired(UserError):
     """The session was signed in here but has outlived PERMANENT_SESSION_LIFETIME."""
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def start_admin_session(
     session: Session, admin: AdminUser, lifetime: timedelta, now: datetime | None = None
 ) -> str:
@@ -92,7 +88,7 @@ def start_admin_session(
     token = secrets.token_urlsafe(SESSION_TOKEN_BYTES)
     session.add(
         AdminSession(
-            token_hash=_token_hash(token),
+            token_hash=token_hash(token),
             admin_id=admin.id,
             created_at=now,
             expires_at=now + lifetime,
@@ -113,7 +109,7 @@ def get_session_admin(
     """
     if not isinstance(token, str) or not token:
         return None
-    row = session.get(AdminSession, _token_hash(token), options=[joinedload(AdminSession.admin)])
+    row = session.get(AdminSession, token_hash(token), options=[joinedload(AdminSession.admin)])
     if row is None:
         return None
     admin = row.admin
@@ -129,7 +125,7 @@ def discard_admin_session(session: Session, token: object) -> None:
     active (flushed, for the caller to commit)."""
     if not isinstance(token, str) or not token:
         return
-    row = session.get(AdminSession, _token_hash(token), options=[joinedload(AdminSession.admin)])
+    row = session.get(AdminSession, token_hash(token), options=[joinedload(AdminSession.admin)])
     if row is None:
         return
     if not row.admin.is_active:
@@ -142,7 +138,7 @@ def discard_admin_session(session: Session, token: object) -> None:
 def end_admin_session(session: Session, token: object) -> None:
     """Sign out: the session of this cookie token stops working everywhere (no-op if unknown)."""
     if isinstance(token, str) and token:
-        session.execute(delete(AdminSession).where(AdminSession.token_hash == _token_hash(token)))
+        session.execute(delete(AdminSession).where(AdminSession.token_hash == token_hash(token)))
 
 
 def end_all_admin_sessions(session: Session, admin: AdminUser) -> int:

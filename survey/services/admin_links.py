@@ -11,7 +11,6 @@ racing each other cannot both use it.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime, timedelta
 
@@ -19,6 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from survey.models import AdminLink, AdminLinkPurpose, AdminUser
+from survey.signing import token_hash
 from survey.templating import counted
 from survey.timeutil import as_utc, utcnow
 from survey.urls import external_url
@@ -48,10 +48,6 @@ def lifetime_text(purpose: AdminLinkPurpose) -> str:
     return f"{minutes} minutes"
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _usable(token: object) -> bool:
     return isinstance(token, str) and 0 < len(token) <= MAX_TOKEN_LENGTH
 
@@ -66,7 +62,7 @@ def mint_admin_link(
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
         AdminLink(
-            token_hash=_hash(token),
+            token_hash=token_hash(token),
             admin_id=admin.id,
             purpose=purpose,
             created_at=now,
@@ -88,7 +84,7 @@ def find_admin_link(
     if not _usable(token):
         return None
     assert isinstance(token, str)
-    link = session.get(AdminLink, _hash(token))
+    link = session.get(AdminLink, token_hash(token))
     if link is None or link.purpose not in purposes:
         return None
     if as_utc(link.expires_at) <= (now or utcnow()) or not link.admin.is_active:
@@ -109,7 +105,7 @@ def use_admin_link(
     assert isinstance(token, str)
     row = session.execute(
         delete(AdminLink)
-        .where(AdminLink.token_hash == _hash(token), AdminLink.purpose.in_(purposes))
+        .where(AdminLink.token_hash == token_hash(token), AdminLink.purpose.in_(purposes))
         .returning(AdminLink.admin_id, AdminLink.purpose, AdminLink.expires_at)
     ).first()
     if row is None:

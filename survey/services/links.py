@@ -10,7 +10,6 @@ The address is built by `external_url` from the respondent's landing route.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 
@@ -20,21 +19,17 @@ from sqlalchemy.orm import Session
 
 from survey.config import get_settings
 from survey.models import Invitation, InvitationLink
-from survey.signing import signing_serializer
+from survey.signing import signing_serializer, token_hash
 from survey.urls import external_url
 
 LINK_SALT = "mat-review.invitation-link.v1"
 MAX_TOKEN_LENGTH = 200
 
 
-def hash_nonce(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 def mint_link(session: Session, invitation: Invitation) -> str:
     """A new personal link for `invitation` (flushed, so it works once the caller commits)."""
     nonce = secrets.token_urlsafe(16)  # 128 bits
-    session.add(InvitationLink(nonce_hash=hash_nonce(nonce), invitation_id=invitation.id))
+    session.add(InvitationLink(nonce_hash=token_hash(nonce), invitation_id=invitation.id))
     session.flush()
     return external_url("respond.landing", token=signing_serializer(LINK_SALT).dumps(nonce))
 
@@ -61,7 +56,7 @@ def resolve_token(session: Session, token: str) -> LinkCheck:
     invitation = session.scalar(
         select(Invitation)
         .join(InvitationLink, InvitationLink.invitation_id == Invitation.id)
-        .where(InvitationLink.nonce_hash == hash_nonce(nonce))
+        .where(InvitationLink.nonce_hash == token_hash(nonce))
     )
     if invitation is None:
         return LinkCheck(None, "invalid")

@@ -14,7 +14,6 @@ Keys in `SECRET_KEY_FALLBACKS` still verify after a key rotation.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,6 +26,7 @@ from sqlalchemy.orm import Session
 from survey.errors import NotFound, UserError
 from survey.models import Cycle, ReportLink
 from survey.services.audit import record_event
+from survey.signing import token_hash
 from survey.timeutil import as_utc, utcnow
 from survey.urls import external_url
 
@@ -44,10 +44,6 @@ def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(keys, salt=REPORT_LINK_SALT)
 
 
-def _hash(nonce: str) -> str:
-    return hashlib.sha256(nonce.encode()).hexdigest()
-
-
 def _lifetime() -> timedelta:
     return timedelta(days=int(current_app.config.get("REPORT_LINK_DAYS") or REPORT_LINK_DAYS))
 
@@ -62,7 +58,7 @@ def issue_report_link(
     link = ReportLink(
         cycle_id=cycle.id,
         recipient=recipient.strip(),
-        nonce_hash=_hash(nonce),
+        nonce_hash=token_hash(nonce),
         issued_at=now,
         expires_at=now + _lifetime(),
     )
@@ -96,7 +92,7 @@ def resolve_report_token(
         return ReportLinkCheck(None, "invalid")
     if not isinstance(nonce, str):
         return ReportLinkCheck(None, "invalid")
-    link = session.scalar(select(ReportLink).where(ReportLink.nonce_hash == _hash(nonce)))
+    link = session.scalar(select(ReportLink).where(ReportLink.nonce_hash == token_hash(nonce)))
     if link is None:
         return ReportLinkCheck(None, "invalid")
     if link.revoked_at is not None:
