@@ -312,6 +312,11 @@ class Cycle(Base):
         return self.state in (CycleState.DRAFT, CycleState.SCHEDULED, CycleState.OPEN)
 
     @property
+    def sender_display_name(self) -> str | None:
+        """How invitations and reminders show who they are from, if the cycle names a person."""
+        return f"{self.sender_name} ({self.trust.name})" if self.sender_name else None
+
+    @property
     def comment_threshold(self) -> int:
         return comment_threshold(self.min_group_size, self.min_comment_group_size)
 

@@ -556,11 +556,8 @@ def sender(cycle_id: int) -> ResponseReturnValue:
     # As a mail client shows the From header that survey.mail.messages.sender_header writes.
     mail_from = get_settings().mail_from
     service_address = parseaddr(mail_from)[1]
-    shown_from = (
-        f"{found.sender_name} ({found.trust.name}) <{service_address}>"
-        if found.sender_name
-        else mail_from
-    )
+    shown = found.sender_display_name
+    shown_from = f"{shown} <{service_address}>" if shown else mail_from
     page = render_template(
         "admin/sender.html",
         trust=found.trust,

@@ -428,10 +428,10 @@ def _prepare(
         invitation = session.get(Invitation, row.invitation_id)
         assert invitation is not None
         text, html_body = fill_link(text, html_body, mint_link(session, invitation))
-        asking = invitation.cycle
-        if asking.sender_name:  # from the person the cycle names, replies to them
-            sender = sender_header(sender, f"{asking.sender_name} ({asking.trust.name})")
-            reply_to = asking.reply_to or ""
+        shown = invitation.cycle.sender_display_name
+        if shown:  # from the person the cycle names, replies to them
+            sender = sender_header(sender, shown)
+            reply_to = invitation.cycle.reply_to or ""
     elif row.kind in ADMIN_LINK_KINDS:
         # The link's 15 minutes (or its purpose's lifetime) start now, when it is sent.
         admin = find_admin_by_address(session, str(row.recipient))
