@@ -75,9 +75,7 @@ def change_member_role(slug: str, admin_id: int) -> ResponseReturnValue:
     found = _trust(slug)
     role = team.parse_role(request.form.get("role", ""))
     member = team.change_role(db.session, found, admin_id, role, current_admin().email)
-    flash(
-        f"{member.email} is now {'an admin' if role == AdminRole.ADMIN else 'a viewer'}.", "success"
-    )
+    flash(f"{member.email} is now {_role_phrase(role)}.", "success")
     return redirect(url_for("admin.trust", slug=found.slug, _anchor="team"), code=303)
 
 
