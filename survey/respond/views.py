@@ -391,9 +391,7 @@ def _form_with_answers(form_items: list[tuple[str, str]], status: int, notice: s
     """The form again with everything posted, so that nothing typed is lost (after an expired
     CSRF token). Without the database, as `_form_without_database`."""
     try:
-        with read_only():
-            found = _open_invitation(form_items, no_session_status=status)
-            db.session.commit()
+        found = _answerable(form_items, no_session_status=status)
     except UNAVAILABLE_ERRORS as exc:
         forget_failed_transaction(exc)
         return _form_without_database(form_items)
@@ -455,6 +453,17 @@ def _open_invitation(
     page = FormPage.of(invitation)
     page.keep_in_session()
     return Answerable(page, framework, invitation)
+
+
+def _answerable(
+    form_items: list[tuple[str, str]], no_session_status: int = 403
+) -> Answerable | PageResult:
+    """`_open_invitation` in a read-only transaction of its own, ended before anything writes:
+    on SQLite no write lock is held while the page is worked out (other submits go on)."""
+    with read_only():
+        found = _open_invitation(form_items, no_session_status=no_session_status)
+        db.session.commit()
+    return found
 
 
 def _answer_fields(form_items: list[tuple[str, str]]) -> list[dict[str, str]]:
@@ -614,9 +623,7 @@ def _step_or_404(found: Answerable, number: int) -> FormStep:
 
 
 def _save_step(number: int, form_items: list[tuple[str, str]]) -> PageResult:
-    with read_only():
-        found = _open_invitation(form_items)
-        db.session.commit()
+    found = _answerable(form_items)
     if not isinstance(found, Answerable):
         return found
     step = _step_or_404(found, number)
@@ -656,9 +663,7 @@ def _json(status: int, saved: bool, message: str = "") -> WerkzeugResponse:
 
 
 def _autosave(form_items: list[tuple[str, str]]) -> PageResult:
-    with read_only():
-        found = _open_invitation(form_items)
-        db.session.commit()
+    found = _answerable(form_items)
     if not isinstance(found, Answerable):
         if session.get(SESSION_KEY) is None:
             return _json(403, False, "Open the link in your email to answer.")
@@ -709,9 +714,7 @@ def _render_review(
 @bp.get("/survey/decline")
 def confirm_decline() -> PageResult:
     """Ask before declining: what it means, and a way back with everything kept."""
-    with read_only():
-        found = _open_invitation([])
-        db.session.commit()
+    found = _answerable([])
     if not isinstance(found, Answerable):
         return found
     back = request.args.get("back", "")
@@ -741,9 +744,7 @@ def submit_form() -> PageResult:
 def _submit(form_items: list[tuple[str, str]]) -> PageResult:
     # Read first, holding no write lock (on SQLite other submits go on meanwhile); what is
     # stored is decided again below, under lock, by the invitation's one-time update.
-    with read_only():
-        found = _open_invitation(form_items)
-        db.session.commit()
+    found = _answerable(form_items)
     if not isinstance(found, Answerable):
         return found
     page, framework, invitation = found.page, found.framework, found.invitation
