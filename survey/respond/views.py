@@ -435,6 +435,11 @@ class Answerable:
     framework: fw.Framework
     invitation: Invitation
 
+    @property
+    def steps(self) -> list[FormStep]:
+        """The form's pages for this cycle's scope."""
+        return plan_steps(self.framework, fw.parse_scope(self.page.scope))
+
 
 def _open_invitation(
     form_items: list[tuple[str, str]], no_session_status: int = 403
@@ -616,7 +621,7 @@ def _step_answers(form_items: list[tuple[str, str]], found: Answerable, step: Fo
 
 
 def _step_or_404(found: Answerable, number: int) -> FormStep:
-    steps = plan_steps(found.framework, fw.parse_scope(found.page.scope))
+    steps = found.steps
     if not 1 <= number <= len(steps):
         abort(404)
     return steps[number - 1]
@@ -642,7 +647,7 @@ def _save_step(number: int, form_items: list[tuple[str, str]]) -> PageResult:
     db.session.commit()
     if request.form.get("action") == "decline":
         return redirect(url_for("respond.confirm_decline", back=number), code=303)
-    steps = plan_steps(found.framework, fw.parse_scope(found.page.scope))
+    steps = found.steps
     if to_review or number >= len(steps):
         return redirect(url_for("respond.review"), code=303)
     return redirect(url_for("respond.show_step", number=number + 1), code=303)
@@ -672,7 +677,7 @@ def _autosave(form_items: list[tuple[str, str]]) -> PageResult:
         number = int(request.form.get("page", ""))
     except ValueError:
         return _json(400, False, "Not saved: reload the page.")
-    steps = plan_steps(found.framework, fw.parse_scope(found.page.scope))
+    steps = found.steps
     if not 1 <= number <= len(steps):
         return _json(400, False, "Not saved: reload the page.")
     step = steps[number - 1]
