@@ -9,11 +9,16 @@ from itsdangerous import URLSafeTimedSerializer
 from survey.config import get_settings
 
 
-def signing_serializer(salt: str) -> URLSafeTimedSerializer:
-    """Signs with SECRET_KEY and still verifies with any key in SECRET_KEY_FALLBACKS, so tokens
-    survive a key rotation (itsdangerous signs with the last key and verifies with any)."""
+def signing_keys() -> list[str]:
+    """SECRET_KEY last, after SECRET_KEY_FALLBACKS: itsdangerous signs with the last key and
+    verifies with any, so tokens survive a key rotation."""
     settings = get_settings()
-    return URLSafeTimedSerializer([*settings.secret_key_fallbacks, settings.secret_key], salt=salt)
+    return [*settings.secret_key_fallbacks, settings.secret_key]
+
+
+def signing_serializer(salt: str) -> URLSafeTimedSerializer:
+    """Signed, timed tokens for one purpose (`salt`), verified with any key (signing_keys)."""
+    return URLSafeTimedSerializer(signing_keys(), salt=salt)
 
 
 def token_hash(token: str) -> str:

@@ -18,7 +18,6 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,7 +25,7 @@ from sqlalchemy.orm import Session
 from survey.errors import NotFound, UserError
 from survey.models import Cycle, ReportLink
 from survey.services.audit import record_event
-from survey.signing import token_hash
+from survey.signing import signing_keys, token_hash
 from survey.timeutil import as_utc, utcnow
 from survey.urls import external_url
 
@@ -38,14 +37,11 @@ MAILER = "mailer"
 
 
 def _serializer() -> URLSafeSerializer:
-    config = current_app.config
-    # itsdangerous signs with the last key and verifies with any of them.
-    keys = [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
-    return URLSafeSerializer(keys, salt=REPORT_LINK_SALT)
+    # Not timed: a link's expiry is its row's, so it can be renewed and revoked.
+    return URLSafeSerializer(signing_keys(), salt=REPORT_LINK_SALT)
 
 
-def _lifetime() -> timedelta:
-    return timedelta(days=int(current_app.config.get("REPORT_LINK_DAYS") or REPORT_LINK_DAYS))
+LIFETIME = timedelta(days=REPORT_LINK_DAYS)
 
 
 def issue_report_link(
@@ -60,7 +56,7 @@ def issue_report_link(
         recipient=recipient.strip(),
         nonce_hash=token_hash(nonce),
         issued_at=now,
-        expires_at=now + _lifetime(),
+        expires_at=now + LIFETIME,
     )
     session.add(link)
     session.flush()
@@ -161,7 +157,7 @@ def renew_report_link(
     if link.revoked_at is not None:
         raise UserError(f"the report link {link.id} for {link.recipient} is revoked")
     now = now or utcnow()
-    link.expires_at = max(as_utc(link.expires_at), now + _lifetime())
+    link.expires_at = max(as_utc(link.expires_at), now + LIFETIME)
     session.flush()
     record_event(
         session,

@@ -22,11 +22,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from flask import current_app
 from itsdangerous import Signer
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from survey.config import get_settings
 from survey.errors import UserError
 from survey.models import (
     Cycle,
@@ -47,7 +47,7 @@ HANDLE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{10,100}$")
 
 
 def _signer() -> Signer:
-    return Signer(current_app.config["SECRET_KEY"], salt=HANDLE_SALT)
+    return Signer(get_settings().secret_key, salt=HANDLE_SALT)
 
 
 def comment_handle(cycle_id: int, response_id: str, element_code: str) -> str:
