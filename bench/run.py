@@ -130,6 +130,10 @@ def _print(name: str, result: dict[str, Any]) -> None:
             f"{result['target']['rss_mb_below']:.0f} MB), PSS {fmt(result['worker_pss_mb'])} MB, "
             f"USS {fmt(result['worker_uss_mb'])} MB, anonymous {fmt(result['worker_anon_mb'])} MB"
             f"; target met: {result['met']}",
+            f"  floor: a worker of the same gunicorn whose app only imports the libraries ours "
+            f"needs (bench/libs_floor_app.py): RSS {fmt(result['libraries_floor_rss_mb'])} MB, "
+            f"PSS {fmt(result['libraries_floor_pss_mb'])} MB; ratio "
+            f"{fmt(result['ratio_to_floor'])}",
             f"  its master (the app preloaded, shared with the worker): PSS "
             f"{fmt(result['master_pss_mb'])} MB, USS {fmt(result['master_uss_mb'])} MB",
             "  largest mappings (RSS MB, PSS MB): "

@@ -5,6 +5,7 @@ loaded modules a web worker never needs (the scheduler, the report compiler)."""
 from __future__ import annotations
 
 import tempfile
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,9 @@ from survey.db import db
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 
 TARGET_RSS_MB = 70.0
+# The floor app is preloaded in gunicorn's master like the real one (survey.gunicorn_config), but
+# has no database engine to dispose of after the fork.
+FLOOR_CONFIG = str(Path(__file__).with_name("gunicorn_floor_config.py"))
 
 
 def _worker_pids(master: int) -> list[int]:
@@ -66,6 +70,27 @@ def memory_by_mapping(pid: int, top: int = 12) -> list[tuple[str, float, float]]
     return [(name, round(rss, 1), round(pss, 1)) for name, (rss, pss) in ranked]
 
 
+def libraries_floor(env: dict[str, str], work: Path) -> dict[str, float]:
+    """The memory of a gunicorn worker (same settings, same preloading) whose app imports only
+    the third-party libraries mat-review's worker needs (bench/libs_floor_app.py), after it has
+    served a few requests."""
+    pid_file = work / "floor.pid"
+    with gunicorn(
+        "libs_floor_app:app",
+        env,
+        workers=1,
+        chdir=Path(__file__).parent,
+        pid_file=pid_file,
+        config=FLOOR_CONFIG,
+        health_path="/",
+    ) as host:
+        for _ in range(20):
+            with urllib.request.urlopen(host + "/s/x") as reply:
+                reply.read()
+        [worker] = _worker_pids(int(pid_file.read_text()))
+        return memory_mb(worker)
+
+
 def worker_benchmark(quick: bool) -> dict[str, Any]:
     seconds = 5 if quick else 20
     with scratch_database("worker") as url, tempfile.TemporaryDirectory() as folder:
@@ -94,6 +119,7 @@ def worker_benchmark(quick: bool) -> dict[str, Any]:
             master = memory_mb(int(pid_file.read_text()))
         with app.app_context():
             db.engine.dispose()
+        floor = libraries_floor(env, work)
     served = {name: int(figures["requests"]) for name, figures in stats.items()}
     return {
         "seconds": seconds,
@@ -105,6 +131,9 @@ def worker_benchmark(quick: bool) -> dict[str, Any]:
         "master_pss_mb": master["pss"],
         "master_uss_mb": master["uss"],
         "largest_mappings": mappings,
+        "libraries_floor_rss_mb": floor["rss"],
+        "libraries_floor_pss_mb": floor["pss"],
+        "ratio_to_floor": memory["rss"] / floor["rss"],
         "target": {"rss_mb_below": TARGET_RSS_MB},
         "met": {"rss": memory["rss"] < TARGET_RSS_MB},
     }

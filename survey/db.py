@@ -17,6 +17,7 @@ code inside `read_only()` (the report job's read, the first half of a submit).
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import sqlite3
 import threading
@@ -121,6 +122,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     connect_args = kwargs.pop("connect_args", {})
     connect_args.setdefault("connect_timeout", PG_CONNECT_TIMEOUT_SECONDS)
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
+
+
+def dialect_insert(session: Session) -> Callable[..., Any]:
+    """`insert` of the session's database dialect (PostgreSQL's or SQLite's, both with
+    ON CONFLICT). The engine has already loaded its dialect's package, so this imports nothing
+    new: a worker never loads the other database's dialect."""
+    name = session.get_bind().dialect.name
+    return cast(Callable[..., Any], importlib.import_module(f"sqlalchemy.dialects.{name}").insert)
 
 
 def sqlite_module() -> ModuleType:

@@ -18,11 +18,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from survey.config import get_settings
+from survey.db import dialect_insert
 from survey.errors import UserError
 from survey.mail.messages import (
     LINK_PLACEHOLDER,
@@ -117,8 +116,7 @@ def _insert_new(session: Session, rows: list[dict[str, Any]]) -> int:
     """Insert rows whose dedupe_key is new; returns how many were inserted."""
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     stmt = (
         insert(OutboxMessage)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])

@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from survey.db import dialect_insert
 from survey.errors import UserError
 from survey.models import ClockRefusal
 from survey.templating import counted
@@ -122,7 +121,7 @@ def check_clock(
         "given_at": reading.given_at,
         "database_at": reading.database_at,
     }
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     session.execute(
         insert(ClockRefusal)
         .values(**values)
