@@ -160,7 +160,6 @@ class AdminSession(Base):
 class AdminLinkPurpose(enum.StrEnum):
     SIGN_IN = "sign-in"  # an emailed sign-in link (kind admin-login)
     PASSWORD_RESET = "password-reset"
-    SET_INVITE = "set-invite"
     INVITE = "invite"  # an invitation to a trust: set a password
 
 
@@ -649,6 +648,7 @@ class MessageKind(enum.StrEnum):
     ADMIN_LOGIN = "admin-login"
     ADMIN_INVITE = "admin-invite"
     PASSWORD_RESET = "password-reset"
+    SET_INVITE = "set-invite"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -803,9 +803,7 @@ class SetMembership(Base):
 
     def ensure_can(self, action: str) -> None:
         if not self.can(action):
-            raise UserError(
-                f"cannot {action}: {self.trust.name} is {self.state.value} in this set"
-            )
+            raise UserError(f"cannot {action}: {self.trust.name} is {self.state.value} in this set")
 
 
 class SetShare(Base):
