@@ -1,0 +1,261 @@
+"""A set of four trusts on both databases: one shares by name, two as letters, one not at all.
+The set's report shows exactly the shared figures, nowhere a hidden group's or the unshared
+trust's (HTML, PDF text, XLSX); withdrawing removes a share; two sharers give no report."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from survey.errors import UserError
+from survey.models import (
+    AdminRole,
+    AdminUser,
+    AuditEvent,
+    Cycle,
+    MembershipState,
+    MessageKind,
+    OutboxMessage,
+    Report,
+    ReportFigure,
+    Trust,
+    trust_admins,
+)
+from survey.reports import set_figures
+from survey.reports import sets as outputs
+from survey.services import sets as service
+from survey.services.accounts import hash_password
+
+from .helpers import reported_cycle, same, summary_all_means, xlsx_text
+
+# Trust D's figures: 8 red and 1 amber-red per element give a mean of 1.11, which no figure of
+# the sharing trusts (all 2.60 or more, groups close together) can equal.
+UNSHARED_MEAN = "1.11"
+HIDDEN_WORDS = ("Executive", "EXEC")
+
+
+def _admin(
+    session: Session, email: str, trust: Trust, role: AdminRole = AdminRole.ADMIN
+) -> AdminUser:
+    admin = AdminUser(email=email, password_hash=hash_password("a long enough password"))
+    session.add(admin)
+    session.flush()
+    session.execute(trust_admins.insert().values(trust_id=trust.id, admin_id=admin.id, role=role))
+    session.commit()
+    return admin
+
+
+class World:
+    def __init__(
+        self, session: Session, make_trust: Callable[..., Trust], make_cycle: Callable[..., Cycle]
+    ):
+        self.session = session
+        self.coordinator = AdminUser(
+            email="lead@region.example", password_hash=hash_password("x" * 12)
+        )
+        session.add(self.coordinator)
+        names = ["Alder Trust", "Birch Hidden Trust", "Cedar Hidden Trust", "Damson Unshared Trust"]
+        self.trusts = [make_trust(n) for n in names]
+        self.admins = [_admin(session, f"ceo@{t.slug}.example", t) for t in self.trusts]
+        # Each sharing trust: a hidden executive group of 2 (all red: it would drag any figure
+        # it were in down), headteachers and middle leaders close together.
+        self.cycles = []
+        for i, trust in enumerate(self.trusts[:3]):
+            answers = {
+                "executive": same({"red": 2}),
+                "headteacher": same({"green": 2 + i, "amber-green": 2}),
+                "middle-leader": same({"green": 2, "amber-green": 3}),
+            }
+            self.cycles.append(
+                reported_cycle(
+                    session, make_cycle, trust, f"{trust.name} secret cycle title", answers
+                )
+            )
+        self.cycles.append(
+            reported_cycle(
+                session,
+                make_cycle,
+                self.trusts[3],
+                "Damson cycle",
+                {
+                    "headteacher": same({"red": 4, "amber-red": 1}),
+                    "middle-leader": same({"red": 4}),
+                },
+            )
+        )
+        session.commit()
+        self.lset = service.create_set(session, self.coordinator, "North learning set")
+        for admin, trust in zip(self.admins, self.trusts, strict=True):
+            service.invite_trust(session, self.lset, admin.email, self.coordinator)
+            service.answer_invitation(session, self.lset, trust, admin, accept=True)
+        service.share_cycle(session, self.lset, self.cycles[0], self.admins[0], as_name=True)
+        service.share_cycle(session, self.lset, self.cycles[1], self.admins[1], as_name=False)
+        service.share_cycle(session, self.lset, self.cycles[2], self.admins[2], as_name=False)
+        session.commit()
+
+
+@pytest.fixture
+def world(session: Session, make_trust: Any, make_cycle: Any) -> World:
+    return World(session, make_trust, make_cycle)
+
+
+def _pdf_text(content: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "set.pdf"
+    path.write_bytes(content)
+    return subprocess.run(
+        ["pdftotext", "-layout", str(path), "-"], check=True, capture_output=True, text=True
+    ).stdout
+
+
+def test_the_stored_figures_are_exactly_what_summary_csv_publishes(world: World) -> None:
+    session = world.session
+    rows = session.scalars(select(ReportFigure)).all()
+    assert {r.group_key for r in rows} == {"headteacher", "middle-leader", "all"}
+    for cycle in world.cycles:
+        report = session.scalar(select(Report).where(Report.cycle_id == cycle.id))
+        assert report is not None
+        stored = {
+            r.element_code: r.mean
+            for r in rows
+            if r.report_id == report.id and r.group_key == "all"
+        }
+        assert stored == summary_all_means(cycle)
+
+
+def test_the_set_report_shows_exactly_the_shared_figures(world: World, tmp_path: Path) -> None:
+    session = world.session
+    report = set_figures.build_set_report(session, world.lset)
+    assert report.is_shown
+    letters = {m.trust_id: m.letter_name for m in world.lset.memberships}
+    displays = [t.display for t in report.trusts]
+    assert sorted(displays) == sorted(
+        ["Alder Trust", letters[world.trusts[1].id], letters[world.trusts[2].id]]
+    )
+    # Each trust's column is its own published 'all' figure, and nothing else.
+    by_display = {
+        "Alder Trust": world.cycles[0],
+        letters[world.trusts[1].id]: world.cycles[1],
+        letters[world.trusts[2].id]: world.cycles[2],
+    }
+    for row in report.elements:
+        for trust, cell in zip(report.trusts, row.cells, strict=True):
+            assert cell.mean == summary_all_means(by_display[trust.display])[row.element.code]
+    html = str(outputs.render_set_html(report))
+    pdf = _pdf_text(outputs.set_report_pdf(report), tmp_path)
+    xlsx = xlsx_text(outputs.set_report_xlsx(report))
+    for text in (html, pdf, xlsx):
+        assert "Alder Trust" in text
+        for name in ("Birch", "Cedar", "Damson", "secret cycle title"):
+            assert name not in text.replace("Alder Trust secret", ""), name
+        assert UNSHARED_MEAN not in text
+        for word in HIDDEN_WORDS:
+            assert word not in text
+        assert letters[world.trusts[1].id] in text and letters[world.trusts[2].id] in text
+    # The named trust's cycle title is shown; the letters' are not.
+    assert "Alder Trust secret cycle title" in html
+
+
+def test_withdrawing_removes_the_share_and_two_sharers_show_no_report(
+    world: World, tmp_path: Path
+) -> None:
+    session = world.session
+    service.withdraw_share(session, world.lset, world.cycles[2], world.admins[2])
+    session.commit()
+    report = set_figures.build_set_report(session, world.lset)
+    assert not report.is_shown
+    assert report.elements == [] and "at least 3 trusts" in report.reason
+    html = str(outputs.render_set_html(report))
+    assert "Not shown yet" in html
+    for mean in summary_all_means(world.cycles[0]).values():
+        assert mean not in html
+    actions = session.scalars(select(AuditEvent.action)).all()
+    for action in ("set.create", "set.invite", "set.accept", "set.share", "set.withdraw"):
+        assert action in actions
+
+
+def test_leaving_withdraws_and_a_viewer_cannot_share(world: World) -> None:
+    session = world.session
+    viewer = _admin(session, "viewer@alder.example", world.trusts[0], AdminRole.VIEWER)
+    with pytest.raises(UserError, match="not a viewer"):
+        service.share_cycle(session, world.lset, world.cycles[0], viewer, as_name=False)
+    session.rollback()
+    with pytest.raises(UserError, match="only a coordinator"):
+        service.invite_trust(session, world.lset, "x@y.example", world.admins[0])
+    session.rollback()
+    assert service.leave_set(session, world.lset, world.trusts[1], world.admins[1]) == 1
+    session.commit()
+    assert world.lset.membership_of(world.trusts[1]).state == MembershipState.LEFT  # type: ignore[union-attr]
+    assert not set_figures.build_set_report(session, world.lset).is_shown
+
+
+def test_an_invitation_is_emailed_to_the_trust_admin(world: World) -> None:
+    rows = world.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == MessageKind.SET_INVITE)
+    ).all()
+    assert sorted(r.recipient for r in rows) == sorted(a.email for a in world.admins)
+    assert all(f"/sets/{world.lset.id}" in r.body_text for r in rows)
+    assert all("North learning set" in r.subject for r in rows)
+
+
+def test_letters_are_distinct_and_not_in_name_or_join_order(world: World) -> None:
+    letters = [m.letter for m in world.lset.memberships]
+    assert len(set(letters)) == 4
+    # Drawn at random: over many sets, the first trust invited is not always Trust A.
+    firsts = set()
+    for n in range(12):
+        lset = service.create_set(world.session, world.coordinator, f"Set {n}")
+        firsts.add(
+            service.invite_trust(
+                world.session, lset, world.admins[0].email, world.coordinator
+            ).letter
+        )
+    assert len(firsts) > 1
+
+
+def test_the_command_line_mirrors_the_pages(world: World, runner: Any, tmp_path: Path) -> None:
+    lid = str(world.lset.id)
+    out = tmp_path / "out"
+    result = runner.invoke(args=["set", "report", lid, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in out.iterdir()} == {
+        "set-report.html",
+        "set-report.pdf",
+        "set-report.xlsx",
+    }
+    cycle = str(world.cycles[2].id)
+    by = world.admins[2].email
+    result = runner.invoke(args=["set", "withdraw", lid, cycle, "--by", by])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(args=["set", "report", lid, "--out", str(tmp_path / "again")])
+    assert result.exit_code == 1 and "at least 3 trusts" in result.output
+    result = runner.invoke(args=["set", "share", lid, cycle, "--by", by, "--as-name"])
+    assert result.exit_code == 0 and "Cedar Hidden Trust" in result.output
+    result = runner.invoke(args=["set", "share", lid, cycle, "--by", "lead@region.example"])
+    assert result.exit_code == 1 and "only an admin of" in result.output
+    created = runner.invoke(args=["set", "create", "Pair", "--kind", "peer-review", "--by", by])
+    assert created.exit_code == 0, created.output
+    pair = created.output.split()[-1]
+    for admin, trust in zip(world.admins[:2], world.trusts[:2], strict=True):
+        assert runner.invoke(args=["set", "invite", pair, admin.email, "--by", by]).exit_code == 0
+        assert (
+            runner.invoke(
+                args=["set", "accept", pair, "--trust", trust.slug, "--by", admin.email]
+            ).exit_code
+            == 0
+        )
+    for admin, cycle_row in zip(world.admins[:2], world.cycles[:2], strict=True):
+        assert (
+            runner.invoke(
+                args=["set", "share", pair, str(cycle_row.id), "--by", admin.email]
+            ).exit_code
+            == 0
+        )
+    result = runner.invoke(args=["set", "peer-review", pair, "--out", str(tmp_path / "pack")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "pack" / "peer-review.pdf").read_bytes().startswith(b"%PDF")
