@@ -94,9 +94,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("set_id", "trust_id", name="uq_set_memberships_set_trust"),
     )
     with op.batch_alter_table("set_memberships", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_set_memberships_trust_id"), ["trust_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_set_memberships_trust_id"), ["trust_id"], unique=False)
     op.create_table(
         "set_shares",
         sa.Column("id", sa.Integer(), nullable=False),
