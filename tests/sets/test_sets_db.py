@@ -5,104 +5,33 @@ trust's (HTML, PDF text, XLSX); withdrawing removes a share; two sharers give no
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from survey.errors import UserError
 from survey.models import (
     AdminRole,
-    AdminUser,
     AuditEvent,
-    Cycle,
     MembershipState,
     MessageKind,
     OutboxMessage,
     Report,
     ReportFigure,
-    Trust,
-    trust_admins,
 )
 from survey.reports import set_figures
 from survey.reports import sets as outputs
 from survey.services import sets as service
-from survey.services.accounts import hash_password
 
-from .helpers import reported_cycle, same, summary_all_means, xlsx_text
+from .conftest import World, _admin
+from .helpers import summary_all_means, xlsx_text
 
 # Trust D's figures: 8 red and 1 amber-red per element give a mean of 1.11, which no figure of
 # the sharing trusts (all 2.60 or more, groups close together) can equal.
 UNSHARED_MEAN = "1.11"
 HIDDEN_WORDS = ("Executive", "EXEC")
-
-
-def _admin(
-    session: Session, email: str, trust: Trust, role: AdminRole = AdminRole.ADMIN
-) -> AdminUser:
-    admin = AdminUser(email=email, password_hash=hash_password("a long enough password"))
-    session.add(admin)
-    session.flush()
-    session.execute(trust_admins.insert().values(trust_id=trust.id, admin_id=admin.id, role=role))
-    session.commit()
-    return admin
-
-
-class World:
-    def __init__(
-        self, session: Session, make_trust: Callable[..., Trust], make_cycle: Callable[..., Cycle]
-    ):
-        self.session = session
-        self.coordinator = AdminUser(
-            email="lead@region.example", password_hash=hash_password("x" * 12)
-        )
-        session.add(self.coordinator)
-        names = ["Alder Trust", "Birch Hidden Trust", "Cedar Hidden Trust", "Damson Unshared Trust"]
-        self.trusts = [make_trust(n) for n in names]
-        self.admins = [_admin(session, f"ceo@{t.slug}.example", t) for t in self.trusts]
-        # Each sharing trust: a hidden executive group of 2 (all red: it would drag any figure
-        # it were in down), headteachers and middle leaders close together.
-        self.cycles = []
-        for i, trust in enumerate(self.trusts[:3]):
-            answers = {
-                "executive": same({"red": 2}),
-                "headteacher": same({"green": 2 + i, "amber-green": 2}),
-                "middle-leader": same({"green": 2, "amber-green": 3}),
-            }
-            self.cycles.append(
-                reported_cycle(
-                    session, make_cycle, trust, f"{trust.name} secret cycle title", answers
-                )
-            )
-        self.cycles.append(
-            reported_cycle(
-                session,
-                make_cycle,
-                self.trusts[3],
-                "Damson cycle",
-                {
-                    "headteacher": same({"red": 4, "amber-red": 1}),
-                    "middle-leader": same({"red": 4}),
-                },
-            )
-        )
-        session.commit()
-        self.lset = service.create_set(session, self.coordinator, "North learning set")
-        for admin, trust in zip(self.admins, self.trusts, strict=True):
-            service.invite_trust(session, self.lset, admin.email, self.coordinator)
-            service.answer_invitation(session, self.lset, trust, admin, accept=True)
-        service.share_cycle(session, self.lset, self.cycles[0], self.admins[0], as_name=True)
-        service.share_cycle(session, self.lset, self.cycles[1], self.admins[1], as_name=False)
-        service.share_cycle(session, self.lset, self.cycles[2], self.admins[2], as_name=False)
-        session.commit()
-
-
-@pytest.fixture
-def world(session: Session, make_trust: Any, make_cycle: Any) -> World:
-    return World(session, make_trust, make_cycle)
 
 
 def _pdf_text(content: bytes, tmp_path: Path) -> str:
