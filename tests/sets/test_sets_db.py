@@ -10,11 +10,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+import framework as fw
 from survey.errors import UserError
 from survey.models import (
     AdminRole,
     AuditEvent,
+    CycleState,
     MembershipState,
     MessageKind,
     OutboxMessage,
@@ -24,6 +27,7 @@ from survey.models import (
 from survey.reports import set_figures
 from survey.reports import sets as outputs
 from survey.services import sets as service
+from tests.reports.factories import set_state
 
 from .conftest import World, _admin
 from .helpers import summary_all_means, xlsx_text
@@ -188,3 +192,43 @@ def test_the_command_line_mirrors_the_pages(world: World, runner: Any, tmp_path:
     result = runner.invoke(args=["set", "peer-review", pair, "--out", str(tmp_path / "pack")])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "pack" / "peer-review.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_the_benchmark_needs_ten_opted_in_trusts_and_places_each_by_quarter(
+    session: Session, make_trust: Any, make_cycle: Any
+) -> None:
+    trusts = []
+    for i in range(12):
+        trust = make_trust(f"Bench trust {i}")
+        cycle = make_cycle(trust, title="Review", scope="1A")
+        set_state(cycle, CycleState.REPORTED)
+        report = Report(cycle_id=cycle.id)
+        session.add(report)
+        session.flush()
+        # Trust i's trust-wide mean for 1A is 1 + i/4 (1.00 ... 3.75); trust 11 never opts in.
+        total = 4 + i
+        session.add(
+            ReportFigure(report_id=report.id, element_code="1A", group_key="all",
+                         group_label="All shown groups", responses=4, rated=4,
+                         score_total=total, dont_know=0, counts="", mean=f"{total / 4:.2f}")
+        )  # fmt: skip
+        trusts.append(trust)
+    session.commit()
+    admins = [_admin(session, f"ceo{i}@bench.example", t) for i, t in enumerate(trusts)]
+    for trust, admin in list(zip(trusts, admins, strict=True))[:9]:
+        service.set_benchmark_opt_in(session, trust, "mat-assurance", admin, opt_in=True)
+    table = set_figures.build_benchmark(session, "mat-assurance")
+    assert table.trust_count == 9 and not table.is_shown
+    service.set_benchmark_opt_in(session, trusts[9], "mat-assurance", admins[9], opt_in=True)
+    session.commit()
+    table = set_figures.build_benchmark(session, "mat-assurance")
+    assert table.trust_count == 10 and table.is_shown
+    framework = fw.load_builtin("mat-assurance")
+    quarters = {
+        i: set_figures.positions(table, framework, trusts[i].id)[0].quarter for i in range(10)
+    }
+    assert quarters[0] == 1 and quarters[9] == 4
+    assert [quarters[i] for i in range(10)] == sorted(quarters[i] for i in range(10))
+    # The trust that never opted in is in no quartile, and sees no position.
+    assert trusts[11].id not in table.means and table.quartiles["1A"].trusts == 10
+    assert "benchmark.opt-in" in session.scalars(select(AuditEvent.action)).all()
