@@ -308,22 +308,28 @@ class SetReport:
         return out
 
 
-def _ranked(rows: list[ElementRow], *, highest: bool) -> list[ElementRow]:
-    """The top (or bottom) TOP_N by the set's mean, with ties at the boundary kept."""
-    rated = [r for r in rows if r.set_cell.mean]
+def _ranked(
+    rows: list[ElementRow], *, highest: bool, leave_out: Sequence[ElementRow] = ()
+) -> list[ElementRow]:
+    """The top (or bottom) elements by the set's mean, with ties at the boundary kept: TOP_N,
+    or fewer when the set rated few elements, so strengths and priorities never coincide."""
+    rated = [r for r in rows if r.set_cell.mean and r not in leave_out]
     rated.sort(key=lambda r: Decimal(r.set_cell.mean), reverse=highest)
-    if len(rated) <= TOP_N:
+    count = min(TOP_N, max(1, len([r for r in rows if r.set_cell.mean]) // 2))
+    if len(rated) <= count:
         return rated
-    boundary = rated[TOP_N - 1].set_cell.mean
-    return [r for i, r in enumerate(rated) if i < TOP_N or r.set_cell.mean == boundary]
+    boundary = rated[count - 1].set_cell.mean
+    chosen = [r for i, r in enumerate(rated) if i < count or r.set_cell.mean == boundary]
+    # Every element tied: none stands out.
+    return [] if len(chosen) == len(rated) and not leave_out else chosen
 
 
 def _largest_gap(trust: SharedTrust, code: str) -> tuple[Decimal, Figure, Figure] | None:
     groups = trust.current.groups(code)
     if len(groups) < 2:
         return None
-    high = max(groups, key=lambda f: Decimal(f.mean))
-    low = min(groups, key=lambda f: Decimal(f.mean))
+    ordered = sorted(groups, key=lambda f: Decimal(f.mean))  # stable: two different groups
+    low, high = ordered[0], ordered[-1]
     return Decimal(high.mean) - Decimal(low.mean), high, low
 
 
@@ -370,7 +376,7 @@ def compute_set_report(name: str, framework: fw.Framework, trusts: list[SharedTr
             row.leader_mean = round_half_up(best)
             report.elements.append(row)
     report.strengths = _ranked(report.elements, highest=True)
-    report.priorities = _ranked(report.elements, highest=False)
+    report.priorities = _ranked(report.elements, highest=False, leave_out=report.strengths)
     report.group_kinds = _group_kinds(framework, trusts, [r.element for r in report.elements])
     for trust in trusts:
         if trust.previous is None:

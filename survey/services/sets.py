@@ -233,7 +233,9 @@ def invite_trust(
         if lset.is_peer_review and len(lset.memberships) >= PEER_REVIEW_MAX_TRUSTS:
             raise UserError(f"a peer review is between at most {PEER_REVIEW_MAX_TRUSTS} trusts")
         used = {m.letter for m in lset.memberships}
-        letter = secrets.choice([x for x in _letters() if x not in used])
+        free = [x for x in _letters() if x not in used]
+        # A single letter while one is free (Trust C), then two (Trust AB); at random.
+        letter = secrets.choice([x for x in free if len(x) == len(free[0])])
         membership = SetMembership(
             trust=trust, letter=letter, invited_email=invitee.email, state=MembershipState.INVITED
         )

@@ -35,6 +35,7 @@ from .helpers import summary_all_means, xlsx_text
 # Trust D's figures: 8 red and 1 amber-red per element give a mean of 1.11, which no figure of
 # the sharing trusts (all 2.60 or more, groups close together) can equal.
 UNSHARED_MEAN = "1.11"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 HIDDEN_WORDS = ("Executive", "EXEC")
 
 
@@ -61,7 +62,9 @@ def test_the_stored_figures_are_exactly_what_summary_csv_publishes(world: World)
         assert stored == summary_all_means(cycle)
 
 
-def test_the_set_report_shows_exactly_the_shared_figures(world: World, tmp_path: Path) -> None:
+def test_the_set_report_shows_exactly_the_shared_figures(
+    world: World, tmp_path: Path, backend: str
+) -> None:
     session = world.session
     report = set_figures.build_set_report(session, world.lset)
     assert report.is_shown
@@ -80,7 +83,10 @@ def test_the_set_report_shows_exactly_the_shared_figures(world: World, tmp_path:
         for trust, cell in zip(report.trusts, row.cells, strict=True):
             assert cell.mean == summary_all_means(by_display[trust.display])[row.element.code]
     html = str(outputs.render_set_html(report))
-    pdf = _pdf_text(outputs.set_report_pdf(report), tmp_path)
+    pdf_bytes = outputs.set_report_pdf(report)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"set-report-{backend}.pdf").write_bytes(pdf_bytes)
+    pdf = _pdf_text(pdf_bytes, tmp_path)
     xlsx = xlsx_text(outputs.set_report_xlsx(report))
     for text in (html, pdf, xlsx):
         assert "Alder Trust" in text
