@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from tests.admin.test_browser_co_admin import (  # noqa: F401 - fixtures
     send_mail,
     smtp,
 )
-from tests.admin.test_browser_journey import Checker
+from tests.admin.test_browser_journey import ARTIFACTS, Checker
 
 from .conftest import _admin
 from .helpers import reported_cycle, same
@@ -160,4 +161,69 @@ def test_a_coordinator_and_two_trusts_run_a_learning_set(
         expect(page.locator("article.set-report")).to_contain_text("Who to learn from")
         expect(page.get_by_role("link", name="The set's report (PDF, A4)")).to_be_visible()
     readers[1][1]("set-report-member")
+    context.close()
+
+
+def test_a_peer_review_pack_and_the_benchmark_in_the_browser(
+    app: Flask,
+    session: Session,
+    make_trust: Callable[..., Trust],
+    make_cycle: Callable[..., Cycle],
+    live_server: str,  # noqa: F811
+    chromium: Browser,  # noqa: F811
+    backend: str,
+) -> None:
+    """Two trusts in a peer review read the pack side by side (challenge questions first) and
+    download its PDF; one of them, opted in among 10 trusts, reads its benchmark."""
+    base = live_server
+    trusts = [make_trust(f"Peer Trust {n}") for n in ("One", "Two")]
+    admins = [_admin(session, f"ceo@{t.slug}.example", t) for t in trusts]
+    cycles = [
+        reported_cycle(session, make_cycle, t, f"{t.name} review", _answers(3 * i))
+        for i, t in enumerate(trusts)
+    ]
+    pair = service.create_set(
+        session, admins[0], "Two-trust peer review", service.SetKind.PEER_REVIEW
+    )
+    for admin, trust, cycle in zip(admins, trusts, cycles, strict=True):
+        service.invite_trust(session, pair, admin.email, admins[0])
+        service.answer_invitation(session, pair, trust, admin, accept=True)
+        service.share_cycle(session, pair, cycle, admin, as_name=True)
+    # Eight more trusts opted in to the benchmark with a reported cycle each.
+    for n in range(8):
+        other = make_trust(f"Benchmark Trust {n}")
+        other_admin = _admin(session, f"ceo@{other.slug}.example", other)
+        reported_cycle(session, make_cycle, other, "Review", _answers(n % 4))
+        service.set_benchmark_opt_in(session, other, "mat-assurance", other_admin, opt_in=True)
+    service.set_benchmark_opt_in(session, trusts[1], "mat-assurance", admins[1], opt_in=True)
+    pair_id, slug, email = pair.id, trusts[0].slug, admins[0].email
+    session.commit()
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    check = Checker(page, backend)
+    _sign_in(page, base, email)
+    page.goto(f"{base}/sets/{pair_id}")
+    pack = page.locator("article.peer-review")
+    expect(pack.get_by_role("heading", name="1. Challenge questions for the visit")).to_be_visible()
+    expect(pack).to_contain_text("Peer Trust One")
+    expect(pack).to_contain_text("Peer Trust Two")
+    expect(pack).not_to_contain_text("Executive")
+    check("set-peer-review")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Peer review pack (PDF, A4)").click()
+    saved = download.value.path()
+    assert saved is not None and Path(saved).read_bytes()[:4] == b"%PDF"
+    if backend == "sqlite":
+        download.value.save_as(str(ARTIFACTS / "set-peer-review.pdf"))
+
+    page.goto(f"{base}/sets/benchmark/{slug}")
+    expect(page.get_by_text("does not take part")).to_be_visible()
+    page.get_by_role("button", name="Take part in the benchmark").click()
+    expect(page.get_by_text("takes part in the benchmark")).to_be_visible()
+    table = page.get_by_role("table")
+    expect(table).to_contain_text("among 10 trusts")
+    expect(table).to_contain_text("quarter")
+    check("set-benchmark")
     context.close()
