@@ -90,8 +90,9 @@ def detail(set_id: int) -> ResponseReturnValue:
     my_memberships = [m for m in lset.memberships if m.trust_id in mine]
     shares = service.shares_of(db.session, lset)
     report = review = None
+    chosen = _chosen_elements()
     if lset.is_peer_review:
-        review = set_figures.build_peer_review(db.session, lset)
+        review = set_figures.build_peer_review(db.session, lset, chosen)
     else:
         report = set_figures.build_set_report(db.session, lset)
     return render_template(
@@ -108,6 +109,7 @@ def detail(set_id: int) -> ResponseReturnValue:
         review_html=outputs.render_peer_review_html(review, standalone=False) if review else None,
         is_shown=(report or review).is_shown,  # type: ignore[union-attr]
         min_sharers=service.MIN_SHARERS,
+        chosen=",".join(chosen),
     )
 
 
@@ -135,6 +137,12 @@ def answer(set_id: int, slug: str, action: str) -> ResponseReturnValue:
         db.session, lset, trust, current_admin(), accept=action == "accept"
     )
     return _back(lset, f"{trust.name} has {membership.state.value} the invitation.", "yours")
+
+
+def _chosen_elements() -> list[str]:
+    """A peer review's chosen elements (`?elements=1A,2B`; none: every element)."""
+    value = request.args.get("elements", "")[:200]
+    return [c.strip().upper() for c in value.replace(" ", ",").split(",") if c.strip()]
 
 
 def _cycle(value: str | int) -> Cycle:
@@ -187,8 +195,7 @@ def report_file(set_id: int, ext: str) -> ResponseReturnValue:
 @bp.get("/<int:set_id>/peer-review.pdf")
 def peer_review_file(set_id: int) -> ResponseReturnValue:
     lset = _set(set_id)
-    codes = [c.strip().upper() for c in request.args.get("elements", "").split(",") if c.strip()]
-    review = set_figures.build_peer_review(db.session, lset, codes)
+    review = set_figures.build_peer_review(db.session, lset, _chosen_elements())
     if not review.is_shown:
         raise NotFound("no peer review")
     return _download(outputs.peer_review_pdf(review), "application/pdf", "peer-review.pdf")

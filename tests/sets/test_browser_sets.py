@@ -218,6 +218,14 @@ def test_a_peer_review_pack_and_the_benchmark_in_the_browser(
     if backend == "sqlite":
         download.value.save_as(str(ARTIFACTS / "set-peer-review.pdf"))
 
+    # The pack for the elements chosen for the visit.
+    page.get_by_label("Elements for the visit").fill("2A")
+    page.get_by_role("button", name="Show these elements").click()
+    expect(pack).to_contain_text("2A Building capacity for improvement")
+    expect(pack).not_to_contain_text("1A Clarity of purpose")
+    link = page.get_by_role("link", name="Peer review pack (PDF, A4)")
+    expect(link).to_have_attribute("href", re.compile(r"elements=2A"))
+
     page.goto(f"{base}/sets/benchmark/{slug}")
     expect(page.get_by_text("does not take part")).to_be_visible()
     page.get_by_role("button", name="Take part in the benchmark").click()
