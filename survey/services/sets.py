@@ -86,6 +86,15 @@ def may_see(admin: AdminUser, lset: LearningSet) -> bool:
     return any(m.trust_id in trust_ids for m in lset.memberships)
 
 
+def may_read_report(admin: AdminUser, lset: LearningSet) -> bool:
+    """The set's report (and peer review pack) is for its coordinators and the members of the
+    trusts in it (accepted): not for a trust that is only invited, declined or left."""
+    if admin.is_superuser or lset.is_coordinator(admin):
+        return True
+    trust_ids = {t.id for t in admin.trusts}
+    return any(m.trust_id in trust_ids for m in lset.accepted)
+
+
 def get_visible_set(session: Session, admin: AdminUser, set_id: int) -> LearningSet:
     """The set, if this admin may see it; otherwise NotFound, exactly as for a missing one."""
     found = session.get(LearningSet, set_id)

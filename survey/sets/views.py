@@ -51,6 +51,14 @@ def _set(set_id: int) -> LearningSet:
     return service.get_visible_set(db.session, current_admin(), set_id)
 
 
+def _readable_set(set_id: int) -> LearningSet:
+    """The set, for its report's files: only for those who may read its report."""
+    lset = _set(set_id)
+    if not service.may_read_report(current_admin(), lset):
+        raise NotFound("no report")
+    return lset
+
+
 def _my_trust(slug: str) -> Trust:
     return accounts.get_visible_trust(db.session, current_admin(), slug)
 
@@ -91,9 +99,11 @@ def detail(set_id: int) -> ResponseReturnValue:
     shares = service.shares_of(db.session, lset)
     report = review = None
     chosen = _chosen_elements()
-    if lset.is_peer_review:
+    may_read = service.may_read_report(admin, lset)
+    # An invited trust reads the set's page, not its figures, until it accepts.
+    if may_read and lset.is_peer_review:
         review = set_figures.build_peer_review(db.session, lset, chosen)
-    else:
+    elif may_read:
         report = set_figures.build_set_report(db.session, lset)
     return render_template(
         "sets/detail.html",
@@ -107,7 +117,8 @@ def detail(set_id: int) -> ResponseReturnValue:
         kind_words=service.KIND_WORDS[lset.kind],
         report_html=outputs.render_set_html(report, standalone=False) if report else None,
         review_html=outputs.render_peer_review_html(review, standalone=False) if review else None,
-        is_shown=(report or review).is_shown,  # type: ignore[union-attr]
+        may_read=may_read,
+        is_shown=may_read and (report or review).is_shown,  # type: ignore[union-attr]
         min_sharers=service.MIN_SHARERS,
         chosen=",".join(chosen),
     )
@@ -183,7 +194,7 @@ def _download(content: bytes, content_type: str, name: str) -> Response:
 
 @bp.get("/<int:set_id>/set-report.<any(pdf, xlsx):ext>")
 def report_file(set_id: int, ext: str) -> ResponseReturnValue:
-    lset = _set(set_id)
+    lset = _readable_set(set_id)
     report = set_figures.build_set_report(db.session, lset)
     if lset.kind != SetKind.LEARNING or not report.is_shown:
         raise NotFound("no report")
@@ -194,7 +205,7 @@ def report_file(set_id: int, ext: str) -> ResponseReturnValue:
 
 @bp.get("/<int:set_id>/peer-review.pdf")
 def peer_review_file(set_id: int) -> ResponseReturnValue:
-    lset = _set(set_id)
+    lset = _readable_set(set_id)
     review = set_figures.build_peer_review(db.session, lset, _chosen_elements())
     if not review.is_shown:
         raise NotFound("no peer review")

@@ -68,6 +68,16 @@ def test_the_pages_run_a_set_from_creation_to_report(world: World, app) -> None:
     outsider = _signed_in(app.test_client(), world.admins[3].email)
     assert outsider.get(page).status_code == 404
     assert outsider.get(f"{page}/set-report.pdf").status_code == 404
+    # Invited, it reads the set's page and its invitation, not the figures, until it accepts.
+    assert (
+        coordinator.post(f"{page}/invite", {"email": world.admins[3].email}, page=page).status_code
+        == 303
+    )
+    html = outsider.get(page).get_data(as_text=True)
+    assert "Accept for Damson Unshared Trust" in html
+    assert "accept the invitation to read them" in html
+    assert "Learning set report" not in html and "secret cycle title" not in html
+    assert outsider.get(f"{page}/set-report.xlsx").status_code == 404
 
 
 def test_a_viewer_cannot_share_or_answer(world: World, app) -> None:  # type: ignore[no-untyped-def]
