@@ -30,7 +30,7 @@ from survey.services import sets as service
 from tests.reports.factories import set_state
 
 from .conftest import World, _admin
-from .helpers import summary_all_means, xlsx_text
+from .helpers import reported_cycle, same, summary_all_means, xlsx_text
 
 # Trust D's figures: 8 red and 1 amber-red per element give a mean of 1.11, which no figure of
 # the sharing trusts (all 2.60 or more, groups close together) can equal.
@@ -238,3 +238,32 @@ def test_the_benchmark_needs_ten_opted_in_trusts_and_places_each_by_quarter(
     # The trust that never opted in is in no quartile, and sees no position.
     assert trusts[11].id not in table.means and table.quartiles["1A"].trusts == 10
     assert "benchmark.opt-in" in session.scalars(select(AuditEvent.action)).all()
+
+
+def test_movement_for_a_trust_that_shared_two_cycles(world: World, make_cycle: Any) -> None:
+    session = world.session
+    earlier = reported_cycle(
+        session,
+        make_cycle,
+        world.trusts[0],
+        "Alder last year",
+        {"headteacher": same({"red": 3, "green": 1}), "middle-leader": same({"amber-red": 4})},
+        year=2025,
+    )
+    service.share_cycle(session, world.lset, earlier, world.admins[0], as_name=True)
+    session.commit()
+    report = set_figures.build_set_report(session, world.lset)
+    assert report.moved_trusts == ["Alder Trust"]
+    before = summary_all_means(earlier)
+    now = summary_all_means(world.cycles[0])
+    assert [(m.element.code, m.previous, m.current) for m in report.movement] == [
+        (code, before[code], now[code]) for code in ("1A", "2A", "3A")
+    ]
+    # The heat map still shows the latest shared cycle.
+    assert (
+        report.elements[0].cells[[t.display for t in report.trusts].index("Alder Trust")].mean
+        == now["1A"]
+    )
+    html = str(outputs.render_set_html(report))
+    assert "Alder last year" not in html  # only the latest cycle is named
+    assert f"{before['1A']}" in html and "up " in html
