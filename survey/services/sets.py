@@ -28,6 +28,7 @@ from survey.models import (
     BenchmarkOptIn,
     Cycle,
     CycleState,
+    FrameworkVersion,
     LearningSet,
     MembershipState,
     MessageKind,
@@ -178,6 +179,11 @@ def create_set(
     if not name:
         raise UserError("give the set a name", field="name")
     check_length(name, LearningSet.name, "the name", field="name")
+    known = session.scalar(
+        select(FrameworkVersion.id).where(FrameworkVersion.key == framework_key).limit(1)
+    )
+    if known is None:
+        raise UserError(f"there is no framework {framework_key!r}", field="framework")
     lset = LearningSet(name=name, kind=kind, framework_key=framework_key, coordinators=[admin])
     session.add(lset)
     session.flush()

@@ -177,6 +177,8 @@ def test_the_command_line_mirrors_the_pages(world: World, runner: Any, tmp_path:
     assert result.exit_code == 0 and "Cedar Hidden Trust" in result.output
     result = runner.invoke(args=["set", "share", lid, cycle, "--by", "lead@region.example"])
     assert result.exit_code == 1 and "only an admin of" in result.output
+    unknown = runner.invoke(args=["set", "create", "X", "--framework", "nope", "--by", by])
+    assert unknown.exit_code == 1 and "no framework 'nope'" in unknown.output
     created = runner.invoke(args=["set", "create", "Pair", "--kind", "peer-review", "--by", by])
     assert created.exit_code == 0, created.output
     pair = created.output.split()[-1]
