@@ -5,6 +5,7 @@ trust's (HTML, PDF text, XLSX); withdrawing removes a share; two sharers give no
 from __future__ import annotations
 
 import subprocess
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,20 @@ def test_the_set_report_shows_exactly_the_shared_figures(
     for row in report.elements:
         for trust, cell in zip(report.trusts, row.cells, strict=True):
             assert cell.mean == summary_all_means(by_display[trust.display])[row.element.code]
+    # By group across the set: the groups all three show (never the hidden executives), each
+    # cell the average of the three trusts' published group means.
+    assert [k.key for k in report.group_kinds] == ["headteacher", "middle-leader"]
+    published = {
+        (r.report_id, r.element_code, r.group_key): Decimal(r.mean)
+        for r in session.scalars(select(ReportFigure))
+    }
+    reports = [
+        session.scalar(select(Report.id).where(Report.cycle_id == c.id)) for c in world.cycles[:3]
+    ]
+    for kind in report.group_kinds:
+        for code, cell in kind.cells.items():
+            expected = sum(published[(rid, code, kind.key)] for rid in reports) / 3
+            assert cell.mean == str(expected.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
     html = str(outputs.render_set_html(report))
     pdf_bytes = outputs.set_report_pdf(report)
     ARTIFACTS.mkdir(exist_ok=True)
