@@ -4,6 +4,7 @@ machine. Prints each figure and writes bench/results.json. See bench/README.md.
     .venv/bin/python bench/run.py            # the full run (under 10 minutes)
     .venv/bin/python bench/run.py --quick    # a smoke run (about a minute): proves the harness
     .venv/bin/python bench/run.py --only compile,mail
+    .venv/bin/python bench/run.py --only sets      # learning sets and the benchmark (seconds)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from common import BENCH_DIR, scratch_database
 
-BENCHMARKS = ("submit", "form", "compile", "mail", "worker")
+BENCHMARKS = ("submit", "form", "compile", "mail", "worker", "sets")
 RESULTS = BENCH_DIR / "results.json"
 README = BENCH_DIR / "README.md"
 FIGURES_START, FIGURES_END = "<!-- figures:start -->", "<!-- figures:end -->"
@@ -123,6 +124,20 @@ def _print(name: str, result: dict[str, Any]) -> None:
             f"{fmt(season['peak_rss_mb'])} MB (+{fmt(season['rss_growth_mb'])}), floor "
             f"{fmt(season['floor_seconds'])} s, ratio {fmt(season['ratio_to_floor'])}",
         ]
+    elif name == "sets":
+        st, bm, load = result["set"], result["benchmark"], result["load"]
+        lines += [
+            f"  stored figures: {load['trusts']:,} trusts, {load['cycles']:,} reported cycles, "
+            f"{load['responses']:,} responses, {load['figures']:,} figure rows "
+            f"({result['database']}), loaded in {fmt(load['load_seconds'])} s",
+            f"  set of {st['trusts']} trusts' report: {fmt(st['seconds'])} s (target under "
+            f"{st['target_seconds_below']:.0f} s: {'met' if st['met'] else 'NOT MET'}); pandas "
+            f"floor {fmt(st['floor_seconds'])} s; ratio to floor {fmt(st['ratio_to_floor'])}",
+            f"  deployment benchmark ({bm['trusts']:,} trusts): {fmt(bm['seconds'])} s (target "
+            f"under {bm['target_seconds_below']:.0f} s: {'met' if bm['met'] else 'NOT MET'}); "
+            f"pandas floor {fmt(bm['floor_seconds'])} s; ratio to floor "
+            f"{fmt(bm['ratio_to_floor'])}",
+        ]
     elif name == "worker":
         lines += [
             f"  one gunicorn worker after serving the respondent's path ({result['served']}): "
@@ -202,6 +217,14 @@ def main() -> None:
 
         results["worker"] = worker_benchmark(args.quick)
         _print("worker", results["worker"])
+
+    if "sets" in wanted:
+        from sets_bench import sets_benchmark
+
+        results["sets"] = (
+            sets_benchmark(trusts=110, responses=3_500) if args.quick else sets_benchmark()
+        )
+        _print("sets", results["sets"])
 
     document = {
         "generated_at": datetime.now(UTC).replace(microsecond=0).isoformat(),
@@ -298,6 +321,16 @@ def figures_table(document: dict[str, Any]) -> str:
         f" raw smtplib {mail['floor']['messages_per_second']:.0f} msg/s | "
         f"{mail['ratio_to_floor']:.3f} | >= 0.8 of floor: {yes(mail['met']['ratio'])} |",
     ]
+    if "sets" in b:
+        st, bm = b["sets"]["set"], b["sets"]["benchmark"]
+        rows += [
+            f"| set report, {st['trusts']} trusts (stored figures) | {st['seconds']:.3f} s | "
+            f"pandas {st['floor_seconds']:.3f} s | {st['ratio_to_floor']:.2f} x | < 1 s: "
+            f"{yes(st['met'])} |",
+            f"| deployment benchmark, {bm['trusts']:,} trusts | {bm['seconds']:.3f} s | pandas "
+            f"{bm['floor_seconds']:.3f} s | {bm['ratio_to_floor']:.2f} x | < 10 s: "
+            f"{yes(bm['met'])} |",
+        ]
     return "\n".join(rows)
 
 

@@ -28,7 +28,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     # Imported here, not at the top: every `import survey.<module>` (the scheduler, migrations,
     # the command line) runs this package's __init__ first, and should not load the web app.
-    from survey import admin, extensions, reader, respond, security, web
+    from survey import admin, extensions, reader, respond, security, sets, web
     from survey.db import db
     from survey.reports import filters as report_filters
 
@@ -41,4 +41,5 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(respond.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(reader.bp)
+    app.register_blueprint(sets.bp)
     return app

@@ -648,6 +648,7 @@ class MessageKind(enum.StrEnum):
     ADMIN_LOGIN = "admin-login"
     ADMIN_INVITE = "admin-invite"
     PASSWORD_RESET = "password-reset"
+    SET_INVITE = "set-invite"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -690,6 +691,175 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --------------------------------------------------------------------------------------------
+# Learning sets: trusts learning from each other (SPEC section 11)
+# --------------------------------------------------------------------------------------------
+
+
+class SetKind(enum.StrEnum):
+    """A learning set (typically 5-8 trusts; its report needs 3 that share) or a peer review
+    between 2-3 trusts (side by side, with challenge questions)."""
+
+    LEARNING = "learning"
+    PEER_REVIEW = "peer-review"
+
+
+class MembershipState(enum.StrEnum):
+    INVITED = "invited"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    LEFT = "left"
+
+
+# The states each change to a membership may start from (asked by the pages that offer them).
+MEMBERSHIP_TRANSITIONS_FROM: dict[str, tuple[MembershipState, ...]] = {
+    "invite": (MembershipState.DECLINED, MembershipState.LEFT),
+    "accept": (MembershipState.INVITED,),
+    "decline": (MembershipState.INVITED,),
+    "leave": (MembershipState.ACCEPTED,),
+}
+# A peer review is between two or three trusts.
+PEER_REVIEW_MAX_TRUSTS = 3
+
+learning_set_coordinators = Table(
+    "learning_set_coordinators",
+    Base.metadata,
+    Column("set_id", ForeignKey("learning_sets.id", ondelete="CASCADE"), primary_key=True),
+    Column("admin_id", ForeignKey("admin_users.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class LearningSet(Base):
+    """A named group of trusts in the deployment, run by one or more coordinators."""
+
+    __tablename__ = "learning_sets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[SetKind] = mapped_column(_enum(SetKind, "set_kind"), default=SetKind.LEARNING)
+    # The framework the set compares on: only cycles of this framework can be shared.
+    framework_key: Mapped[str] = mapped_column(String(80), default="mat-assurance")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    coordinators: Mapped[list[AdminUser]] = relationship(
+        secondary=learning_set_coordinators, order_by="AdminUser.email"
+    )
+    memberships: Mapped[list[SetMembership]] = relationship(
+        back_populates="learning_set", cascade="all, delete-orphan", order_by="SetMembership.id"
+    )
+
+    @property
+    def is_peer_review(self) -> bool:
+        return self.kind == SetKind.PEER_REVIEW
+
+    def is_coordinator(self, admin: AdminUser) -> bool:
+        return any(c.id == admin.id for c in self.coordinators)
+
+    def membership_of(self, trust: Trust) -> SetMembership | None:
+        return next((m for m in self.memberships if m.trust_id == trust.id), None)
+
+    @property
+    def accepted(self) -> list[SetMembership]:
+        return [m for m in self.memberships if m.state == MembershipState.ACCEPTED]
+
+
+class SetMembership(Base):
+    """A trust's place in a set, from the coordinator's invitation to its admin's answer.
+
+    `letter` is drawn at random from the letters not yet used in the set when the trust is first
+    invited, and kept: it names the trust in the set's report when it shares as a letter, the
+    same in every cycle (so its movement can be followed), and says nothing about its name or
+    when it joined."""
+
+    __tablename__ = "set_memberships"
+    __table_args__ = (
+        UniqueConstraint("set_id", "trust_id", name="uq_set_memberships_set_trust"),
+        UniqueConstraint("set_id", "letter", name="uq_set_memberships_set_letter"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("learning_sets.id", ondelete="CASCADE"))
+    trust_id: Mapped[int] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"), index=True)
+    state: Mapped[MembershipState] = mapped_column(
+        _enum(MembershipState, "membership_state"), default=MembershipState.INVITED
+    )
+    letter: Mapped[str] = mapped_column(String(4))
+    # The admin the invitation was sent to.
+    invited_email: Mapped[str] = mapped_column(String(320))
+    invited_at: Mapped[datetime] = mapped_column(default=utcnow)
+    answered_at: Mapped[datetime | None]
+
+    learning_set: Mapped[LearningSet] = relationship(back_populates="memberships")
+    trust: Mapped[Trust] = relationship()
+
+    @property
+    def letter_name(self) -> str:
+        return f"Trust {self.letter}"
+
+    def can(self, action: str) -> bool:
+        return self.state in MEMBERSHIP_TRANSITIONS_FROM[action]
+
+    def ensure_can(self, action: str) -> None:
+        if not self.can(action):
+            raise UserError(f"cannot {action}: {self.trust.name} is {self.state.value} in this set")
+
+
+class SetShare(Base):
+    """A trust's decision to share one reported cycle with one set, by name or as its letter.
+    Withdrawing deletes the row: the set's report no longer holds the cycle's figures."""
+
+    __tablename__ = "set_shares"
+    __table_args__ = (UniqueConstraint("set_id", "cycle_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(
+        ForeignKey("learning_sets.id", ondelete="CASCADE"), index=True
+    )
+    trust_id: Mapped[int] = mapped_column(ForeignKey("trusts.id", ondelete="CASCADE"))
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"))
+    as_name: Mapped[bool] = mapped_column(Boolean, default=False)
+    shared_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    learning_set: Mapped[LearningSet] = relationship()
+    trust: Mapped[Trust] = relationship()
+    cycle: Mapped[Cycle] = relationship()
+
+
+class BenchmarkOptIn(Base):
+    """A trust takes part in the deployment benchmark for a framework (its latest reported
+    cycle's trust-wide figures, among every trust that opted in)."""
+
+    __tablename__ = "benchmark_opt_ins"
+
+    trust_id: Mapped[int] = mapped_column(
+        ForeignKey("trusts.id", ondelete="CASCADE"), primary_key=True
+    )
+    framework_key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    opted_in_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReportFigure(Base):
+    """One published figure of a stored report: an element in a shown group, or in `all` (the
+    shown groups together), exactly as summary.csv publishes it. A hidden group has no row.
+    Set reports and the benchmark read only these rows, never the answers."""
+
+    __tablename__ = "report_figures"
+
+    report_id: Mapped[int] = mapped_column(
+        ForeignKey("reports.id", ondelete="CASCADE"), primary_key=True
+    )
+    element_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    group_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # a group's key or all
+    group_label: Mapped[str] = mapped_column(String(120))
+    responses: Mapped[int] = mapped_column(Integer)
+    rated: Mapped[int] = mapped_column(Integer)  # answers with a score
+    score_total: Mapped[int] = mapped_column(Integer)
+    dont_know: Mapped[int] = mapped_column(Integer)
+    # The counts per scale key, "red=1,amber-red=0,..." in scale order.
+    counts: Mapped[str] = mapped_column(String(400))
+    mean: Mapped[str] = mapped_column(String(8))  # as printed ('' when nothing was rated)
 
 
 # --------------------------------------------------------------------------------------------

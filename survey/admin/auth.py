@@ -107,11 +107,11 @@ def _requested_next() -> str | None:
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a path inside the admin pages: never another site (an open redirect), and nothing
+    """Only a path inside the admin or set pages: never another site (an open redirect), and nothing
     with a control character in it (a CR or LF could split the Location header)."""
     if (
         value
-        and value.startswith("/admin/")
+        and value.startswith(("/admin/", "/sets/"))
         and not value.startswith("//")
         and not any(unicodedata.category(c) == "Cc" for c in value)
     ):

@@ -21,6 +21,7 @@ from survey.cli.demo import demo_command
 from survey.cli.frameworks import framework_group
 from survey.cli.reports import report_group
 from survey.cli.server import init_command, serve_command
+from survey.cli.sets import set_group
 from survey.cli.trusts import trust_group
 from survey.config import ConfigError
 
@@ -33,6 +34,7 @@ COMMANDS: tuple[click.Command, ...] = (
     framework_group,
     cycle_group,
     report_group,
+    set_group,
     jobs_group,
     demo_command,
 )

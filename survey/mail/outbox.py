@@ -425,3 +425,28 @@ def forget_links_and_waiting_mail(session: Session, invitation: Invitation, reas
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def enqueue_notice(
+    session: Session,
+    kind: MessageKind,
+    key: str,
+    recipient: str,
+    rendered: RenderedEmail,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """A plain notice to an admin (no link minted when sent, such as a set's invitation), once
+    per `key`: returns how many rows were added (0 if that key was queued already)."""
+    if kind in ADMIN_LINK_KINDS or kind in (MessageKind.INVITATION, MessageKind.REMINDER):
+        raise ValueError(f"{kind.value} is not a notice")
+    row = _row(
+        key=key,
+        kind=kind,
+        cycle_id=None,
+        invitation_id=None,
+        recipient=recipient,
+        rendered=rendered,
+        due_at=now or utcnow(),
+    )
+    return _insert_new(session, [row])

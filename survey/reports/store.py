@@ -19,8 +19,8 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from survey.errors import UserError
-from survey.models import Cycle, CycleState, Report, ReportFile
-from survey.reports.compile import CycleInputs, CycleReport, build_report, load_inputs
+from survey.models import Cycle, CycleState, Report, ReportFigure, ReportFile
+from survey.reports.compile import ALL, CycleInputs, CycleReport, build_report, load_inputs
 from survey.reports.outputs import CONTENT_TYPES, render_report_files
 from survey.reports.stored import get_report
 
@@ -96,7 +96,39 @@ def save_report(session: Session, cycle: Cycle, rendered: RenderedReport) -> Rep
     )
     session.add(row)
     session.flush()
+    session.add_all(published_figures(row.id, rendered.compiled))
+    session.flush()
     return row
+
+
+def published_figures(report_id: int, compiled: CycleReport) -> list[ReportFigure]:
+    """The figures summary.csv publishes, as rows: each shown group's and the 'all' column's
+    (the shown groups together) per element. Hidden groups and the combined 'other groups'
+    column have none, so nothing that reads these rows (set reports, the benchmark) can show
+    them."""
+    keys = compiled.scale.keys
+    columns = [c for c in compiled.columns if c.kind == "group" or c.key == ALL]
+    rows = []
+    for element in compiled.elements:
+        for column in columns:
+            cell = element.cells[column.key]
+            if cell.counts is None:
+                continue
+            rows.append(
+                ReportFigure(
+                    report_id=report_id,
+                    element_code=element.element.code,
+                    group_key=column.key,
+                    group_label=column.label,
+                    responses=cell.responses,
+                    rated=cell.rated,
+                    score_total=cell.score_total,
+                    dont_know=cell.dont_know,
+                    counts=",".join(f"{key}={cell.counts.get(key, 0)}" for key in keys),
+                    mean=cell.mean_text,
+                )
+            )
+    return rows
 
 
 def store_report(session: Session, cycle: Cycle, compiled: CycleReport | None = None) -> Report:
