@@ -364,6 +364,26 @@ def render_xlsx(report: CycleReport) -> bytes:
         sheet.freeze_panes = "B2"
         sheet.column_dimensions["A"].width = 40
 
+    if report.last_year:
+        # Last year's priorities: the actions and their status, beside the trust-wide movement.
+        past = book.create_sheet(_sheet_title("Last year's actions", used))
+        past.append(["Element", "Movement (all shown groups)", "Action", "Owner", "Status",
+                     "Success measure", "Latest progress note"])  # fmt: skip
+        for cell in past[1]:
+            cell.font, cell.fill = bold, header_fill
+        for item in report.last_year:
+            overall = next((m for m in item.movements if m.column.key == ALL), None)
+            moved = (overall.change_text or f"not compared: {overall.reason}") if overall else ""
+            for action in item.priority.actions or ():
+                past.append([text(f"{item.code} {item.title}"), text(moved), text(action.what),
+                             text(action.owner), action.status, text(action.success_measure),
+                             text(action.last_note)])  # fmt: skip
+            if not item.priority.actions:
+                past.append([text(f"{item.code} {item.title}"), text(moved), "No actions"])
+        past.freeze_panes = "A2"
+        for letter, width in zip("ABCDEFG", (36, 24, 50, 22, 12, 40, 50), strict=True):
+            past.column_dimensions[letter].width = width
+
     comments = book.create_sheet(_sheet_title("Comments", used))
     comments.append(["Element", "Comment (random order)"])
     for cell in comments[1]:
