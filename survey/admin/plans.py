@@ -22,6 +22,7 @@ from survey.models import ActionStatus, Cycle, PlanAction
 from survey.reports.plan import CONTENT_TYPES, PLAN_FILES, render_plan_file
 from survey.services import accounts, plans, you_said
 from survey.services.audit import record_event
+from survey.services.frameworks import get_cycle_scope
 from survey.templating import counted
 
 
@@ -87,6 +88,8 @@ def plan(cycle_id: int) -> ResponseReturnValue:
         trust=found.trust,
         cycle=found,
         plan=loaded,
+        framework=loaded.framework,
+        scope=get_cycle_scope(found),
         typed=typed,
         errors=errors,
         files=PLAN_FILES,
