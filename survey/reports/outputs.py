@@ -373,7 +373,11 @@ def render_xlsx(report: CycleReport) -> bytes:
             cell.font, cell.fill = bold, header_fill
         for item in report.last_year:
             overall = next((m for m in item.movements if m.column.key == ALL), None)
-            moved = (overall.change_text or f"not compared: {overall.reason}") if overall else ""
+            moved = ""
+            if overall is not None and overall.change_text:
+                moved = f"{overall.previous_text} to {overall.text}: {overall.change_text}"
+            elif overall is not None:
+                moved = f"not compared: {overall.reason}"
             for action in item.priority.actions or ():
                 past.append([text(f"{item.code} {item.title}"), text(moved), text(action.what),
                              text(action.owner), action.status, text(action.success_measure),
