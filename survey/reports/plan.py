@@ -21,8 +21,8 @@ from survey.services.plans import Figure, Plan, due_text, status_label
 from survey.timeutil import format_local, utcnow
 
 PLAN_FILES: dict[str, str] = {
-    "plan.pdf": "The improvement plan (PDF, A4)",
-    "plan.xlsx": "The improvement plan as a spreadsheet (XLSX)",
+    "plan.pdf": "the improvement plan (PDF, A4)",
+    "plan.xlsx": "the improvement plan as a spreadsheet (XLSX)",
 }
 CONTENT_TYPES = {
     "plan.pdf": "application/pdf",

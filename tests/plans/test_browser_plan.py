@@ -85,7 +85,7 @@ def test_the_ceo_fills_the_worksheet_and_the_plan_in_the_browser(
     # The plan's PDF from the page.
     page.get_by_role("link", name="Back to the plan").click()
     with page.expect_download() as download:
-        page.get_by_role("link", name="Download The improvement plan (PDF, A4)").click()
+        page.get_by_role("link", name="Download the improvement plan (PDF, A4)").click()
     assert download.value.suggested_filename.endswith("plan.pdf")
 
     # "You said, we did": edit, preview.

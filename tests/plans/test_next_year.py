@@ -84,7 +84,7 @@ def test_next_years_report_shows_last_years_actions_beside_movement(
     assert moved[3].startswith("up ")
     done = "Agree one moderation calendar Success measure: Every school moderates on the same dates"
     note = "All twelve schools moderated in March"
-    assert [done, "Director of Education", "Done", note] in rows
+    assert [done, "Director of Education", "Done due 19 December 2025", note] in rows
     assert "Last year leadership agreed: <strong>Amber red</strong>" in two_a
     five_a = part[part.index("5A ") :]
     dropped = ["Monthly budget forecasts to heads", "CFO", "Dropped", "\N{EN DASH}"]
