@@ -164,6 +164,10 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
     )
     compiled.findings = wording.findings(compiled)
     compiled.last_year = last_year_priorities(inputs, reports)
+    levels = {level.key: level for level in framework.scale.levels}
+    compiled.agreed = {
+        code: levels[key] for code, key in inputs.agreed_keys.items() if key in levels
+    }
     return compiled
 
 

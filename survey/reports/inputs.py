@@ -13,7 +13,7 @@ from survey.reports import wording
 from survey.reports.model import CycleInfo, CycleInputs, GroupInfo
 from survey.services.comment_redaction import load_redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
-from survey.services.plans import PastPriority, past_priorities
+from survey.services.plans import PastPriority, agreed_keys, past_priorities
 
 
 def _cycle_info(session: Session, cycle: Cycle) -> CycleInfo:
@@ -106,4 +106,5 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         comment_review_version=cycle.comment_review_version,
         comments_purged=comments_purged,
         previous_plan=previous_plan,
+        agreed_keys=agreed_keys(session, cycle) if with_previous else {},
     )

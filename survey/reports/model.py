@@ -87,6 +87,9 @@ class CycleInputs:
     # The previous cycle's priorities with their actions (survey/services/plans.py), shown in
     # this report beside each element's movement.
     previous_plan: list[PastPriority] = field(default_factory=list)
+    # Element code -> the rating leadership agreed after reading the report (a scale key): its
+    # own heat map column, never part of the survey's figures.
+    agreed_keys: dict[str, str] = field(default_factory=dict)
 
 
 # -- the result ---------------------------------------------------------------------------------
@@ -287,6 +290,8 @@ class CycleReport:
     findings: list[Finding] = field(default_factory=list)
     # Last year's priorities and their actions, beside this year's movement (issue 18).
     last_year: list[LastYearPriority] = field(default_factory=list)
+    # Leadership's agreed view per element code (only where agreed), shown in a column of its own.
+    agreed: dict[str, fw.ScaleLevel] = field(default_factory=dict)
 
     @property
     def strengths(self) -> list[ElementReport]:

@@ -412,6 +412,19 @@ def add_note(session: Session, cycle: Cycle, action_id: int, text: str, actor: s
     return note
 
 
+def agreed_keys(session: Session, cycle: Cycle) -> dict[str, str]:
+    """Element code -> the rating leadership agreed (scale key), for the elements agreed."""
+    return {
+        code: key
+        for code, key in session.execute(
+            select(PlanElement.element_code, PlanElement.agreed_key).where(
+                PlanElement.cycle_id == cycle.id, PlanElement.agreed_key.is_not(None)
+            )
+        )
+        if key
+    }
+
+
 # -- last year's plan, for next year's report ---------------------------------------------------
 
 

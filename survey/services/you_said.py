@@ -28,6 +28,7 @@ from survey.mail import outbox
 from survey.mail.messages import RenderedEmail, render_email
 from survey.models import (
     Cycle,
+    CycleState,
     FollowUp,
     Invitation,
     MessageKind,
@@ -207,8 +208,8 @@ def refusal(session: Session, cycle: Cycle) -> str | None:
             "the names and email addresses of the people invited have been removed: "
             "there is nobody left to send it to"
         )
-    if not plans.has_report(session, cycle):
-        return "it can be sent once the cycle's report has been compiled"
+    if not plans.has_report(session, cycle) or cycle.state != CycleState.REPORTED:
+        return "it can be sent once the cycle's report has been compiled and sent"
     return None
 
 

@@ -73,12 +73,13 @@ def reported(
     make_cycle: Callable[..., Cycle],
     add_people: Callable[..., list[Invitation]],
 ) -> Callable[..., Reported]:
-    """reported(trust, title=..., previous=None, shift=0) -> a reported cycle with its report
-    stored: 14 people invited, 11 answered, 1 declined, 2 did not answer."""
+    """reported(trust, title=..., previous=None, shift=0, held=False) -> a reported cycle with
+    its report stored: 14 people invited, 11 answered, 1 declined, 2 did not answer. With
+    held=True the cycle is closed with its report held for review and not yet compiled."""
 
     def make(
         trust: Trust, *, title: str = "Spring 2026 review", previous: Cycle | None = None,
-        shift: int = 0, opens_at: datetime | None = None,
+        shift: int = 0, opens_at: datetime | None = None, held: bool = False,
     ) -> Reported:  # fmt: skip
         opens = opens_at or datetime(2026, 3, 2, 9, tzinfo=UTC)
         cycle = make_cycle(
@@ -103,6 +104,10 @@ def reported(
             insert_responses(session, cycle, key, _answers(key, shift))
         by_group["middle-leader"][4].is_declined = True
         set_state(cycle, CycleState.CLOSED)
+        if held:  # closed, its report held for review: the scheduler compiles it, unsent
+            cycle.is_report_held = True
+            session.commit()
+            return Reported(cycle, people)
         session.commit()
         store_report(session, cycle)
         cycle.state = CycleState.REPORTED
