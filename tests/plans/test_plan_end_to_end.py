@@ -340,3 +340,34 @@ def test_a_viewer_reads_the_plan_but_cannot_change_it(
         )
         == 0
     )
+
+
+def test_you_said_from_the_command_line_is_queued_once(
+    session: Session,
+    make_trust: Callable[..., Trust],
+    reported: Callable[..., Reported],
+    runner: Any,
+    smtp: SmtpSink,
+) -> None:
+    trust = make_trust()
+    done = reported(trust)
+    cycle_id = str(done.cycle.id)
+    preview = runner.invoke(args=["plan", "you-said", cycle_id])
+    assert preview.exit_code == 0, preview.output
+    assert "Subject: You said, we did: Spring 2026 review" in preview.output
+    assert "WHAT WE FOUND" in preview.output and "Leadership has not yet agreed" in preview.output
+    sent = runner.invoke(args=["plan", "you-said", cycle_id, "--send"])
+    assert sent.exit_code == 0 and sent.output.strip() == "queued to 14 invitation(s)"
+    again = runner.invoke(args=["plan", "you-said", cycle_id, "--send"])
+    assert again.exit_code == 1
+    assert len(again.output.strip().splitlines()) == 1 and "only once" in again.output
+    session.commit()
+    dispatch(session)
+    dispatch(session)
+    assert sorted(r.message["To"] for r in smtp.snapshot()) == sorted(
+        str(inv.email) for inv in done.invitations
+    )
+    purge = runner.invoke(args=["cycle", "purge", cycle_id])
+    assert purge.exit_code == 0, purge.output
+    after = runner.invoke(args=["plan", "you-said", cycle_id])
+    assert "have been removed" in after.output or "already been sent" in after.output
