@@ -154,6 +154,11 @@ class Plan:
         return [e for e in self.entries if e.is_priority]
 
     @property
+    def in_action(self) -> list[PlanEntry]:
+        """The priorities, and any other element that still has actions (it was a priority)."""
+        return [e for e in self.entries if e.is_priority or e.actions]
+
+    @property
     def has_agreed(self) -> bool:
         return any(e.agreed is not None for e in self.entries)
 

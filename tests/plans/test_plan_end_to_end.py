@@ -374,3 +374,22 @@ def test_you_said_from_the_command_line_is_queued_once(
     assert purge.exit_code == 0, purge.output
     after = runner.invoke(args=["plan", "you-said", cycle_id])
     assert "have been removed" in after.output or "already been sent" in after.output
+
+
+def test_an_element_no_longer_a_priority_keeps_its_actions_in_view(
+    browser: Browser,
+    make_trust: Callable[..., Trust],
+    make_admin: Callable[..., Any],
+    reported: Callable[..., Reported],
+) -> None:
+    trust = make_trust()
+    ceo = make_admin("ceo@oak.example", trust)
+    cycle = reported(trust).cycle
+    browser.sign_in(ceo.email)
+    fill_in_the_plan(browser, cycle.id)
+    url = f"/admin/cycles/{cycle.id}/plan"
+    assert browser.post(url, worksheet_form({}, {"2A", "3B"})).status_code == 303
+    page = browser.get(url).get_data(as_text=True)
+    five_a = page[page.index('id="actions-5A"') :]
+    assert "no longer a priority" in five_a and "=Budget forecasts shared monthly" in five_a
+    assert "Add an action to 5A" not in page and "Add an action to 2A" in page
