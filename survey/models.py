@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
@@ -648,6 +648,8 @@ class MessageKind(enum.StrEnum):
     ADMIN_LOGIN = "admin-login"
     ADMIN_INVITE = "admin-invite"
     PASSWORD_RESET = "password-reset"
+    # "You said, we did" to everyone invited to a cycle (survey/services/you_said.py).
+    FOLLOW_UP = "follow-up"
     SET_INVITE = "set-invite"
 
 
@@ -946,3 +948,109 @@ class ClockRefusal(Base):
     job: Mapped[str] = mapped_column(String(60))  # the refused job's id, e.g. close-due-cycles
     given_at: Mapped[datetime]  # the time the job was to act as of
     database_at: Mapped[datetime]  # the database's clock at that moment
+
+
+# --------------------------------------------------------------------------------------------
+# Plans: leadership's agreed view, priorities and actions, and "you said, we did" (issue 18).
+# Nothing here is about a respondent: a plan is leadership's own words, kept after a purge.
+# --------------------------------------------------------------------------------------------
+
+
+class PlanElement(Base):
+    """One element of a cycle as leadership agreed it after the report: the rating agreed in
+    discussion (a scale key, kept apart from the survey's figures), why, and whether the element
+    is one of the trust's priorities."""
+
+    __tablename__ = "plan_elements"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    element_code: Mapped[str] = mapped_column(String(16), primary_key=True)
+    agreed_key: Mapped[str | None] = mapped_column(String(40))  # a scale key (never dont-know)
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    is_priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ActionStatus(enum.StrEnum):
+    NOT_STARTED = "not-started"
+    UNDER_WAY = "under-way"
+    DONE = "done"
+    DROPPED = "dropped"
+
+    @property
+    def label(self) -> str:
+        return ACTION_STATUS_LABELS[self]
+
+
+ACTION_STATUS_LABELS = {
+    ActionStatus.NOT_STARTED: "Not started",
+    ActionStatus.UNDER_WAY: "Under way",
+    ActionStatus.DONE: "Done",
+    ActionStatus.DROPPED: "Dropped",
+}
+
+
+class PlanAction(Base):
+    """An action in the improvement plan, for one element of a cycle: what, who (free text: an
+    owner needs no account), by when, how success is judged, and how far it has got."""
+
+    __tablename__ = "plan_actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    element_code: Mapped[str] = mapped_column(String(16))
+    what: Mapped[str] = mapped_column(Text)
+    owner: Mapped[str] = mapped_column(String(200), default="")
+    due_on: Mapped[date | None]
+    success_measure: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[ActionStatus] = mapped_column(
+        _enum(ActionStatus, "action_status"), default=ActionStatus.NOT_STARTED
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    notes: Mapped[list[ActionNote]] = relationship(
+        back_populates="action",
+        cascade="all, delete-orphan",
+        order_by="(ActionNote.written_at, ActionNote.id)",
+    )
+
+
+class ActionNote(Base):
+    """A dated note on an action's progress, by the admin who wrote it."""
+
+    __tablename__ = "plan_action_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action_id: Mapped[int] = mapped_column(
+        ForeignKey("plan_actions.id", ondelete="CASCADE"), index=True
+    )
+    written_at: Mapped[datetime] = mapped_column(default=utcnow)
+    author: Mapped[str] = mapped_column(String(320))
+    text: Mapped[str] = mapped_column(Text)
+
+    action: Mapped[PlanAction] = relationship(back_populates="notes")
+
+
+class FollowUp(Base):
+    """The cycle's "you said, we did" message: the words the CEO edits (the figures, findings
+    and actions are filled in when it is rendered), and when it was queued. `queued_at` is set
+    once: the message goes to everyone invited once, whatever is pressed or run again."""
+
+    __tablename__ = "follow_ups"
+
+    cycle_id: Mapped[int] = mapped_column(
+        ForeignKey("cycles.id", ondelete="CASCADE"), primary_key=True
+    )
+    subject: Mapped[str] = mapped_column(String(200))
+    opening: Mapped[str] = mapped_column(Text, default="")
+    closing: Mapped[str] = mapped_column(Text, default="")
+    updated_by: Mapped[str] = mapped_column(String(320), default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None]
+    queued_by: Mapped[str | None] = mapped_column(String(320))
+    queued_count: Mapped[int] = mapped_column(Integer, default=0)

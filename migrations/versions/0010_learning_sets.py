@@ -3,7 +3,7 @@ benchmark's opt-ins, the set-invite email kind, and each stored report's publish
 (backfilled from the reports' summary.csv)
 
 Revision ID: 0010_learning_sets
-Revises: 0008_invitation_sender
+Revises: 0009_plans
 Create Date: 2026-11-24 19:50:00
 """
 
@@ -17,11 +17,19 @@ from alembic import op
 import survey.timeutil
 
 revision: str = "0010_learning_sets"
-down_revision: str | None = "0008_invitation_sender"
+down_revision: str | None = "0009_plans"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-OLD_KINDS = ("invitation", "reminder", "report", "admin-login", "admin-invite", "password-reset")
+OLD_KINDS = (
+    "invitation",
+    "reminder",
+    "report",
+    "admin-login",
+    "admin-invite",
+    "password-reset",
+    "follow-up",
+)
 NEW_KINDS = (*OLD_KINDS, "set-invite")
 
 

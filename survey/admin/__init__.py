@@ -7,6 +7,7 @@ bp = TransactionalBlueprint("admin", __name__, url_prefix="/admin")
 
 from survey.admin import (  # noqa: E402,F401 - co-admins, emailed links, report access
     email_links,
+    plans,
     report_access,
     team,
     views,

@@ -39,7 +39,7 @@ from survey.reports.stored import (
     report_downloads,
     stored_report_html,
 )
-from survey.services import accounts, team
+from survey.services import accounts, team, you_said
 from survey.services import cycles as cycle_service
 from survey.services import recipients as recipient_service
 from survey.services.audit import record_event
@@ -835,4 +835,10 @@ def purge(cycle_id: int) -> ResponseReturnValue:
             found, "Personal data can be removed only once the report has been sent.", "error"
         )
     invited = count_invitations(db.session, found)
-    return render_template("admin/purge.html", trust=found.trust, cycle=found, invited=invited)
+    return render_template(
+        "admin/purge.html",
+        trust=found.trust,
+        cycle=found,
+        invited=invited,
+        follow_up=you_said.status(db.session, found),
+    )

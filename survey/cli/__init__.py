@@ -19,6 +19,7 @@ from survey.cli.admins import admin_group, create_admin_command
 from survey.cli.cycles import cycle_group
 from survey.cli.demo import demo_command
 from survey.cli.frameworks import framework_group
+from survey.cli.plans import plan_group
 from survey.cli.reports import report_group
 from survey.cli.server import init_command, serve_command
 from survey.cli.sets import set_group
@@ -34,6 +35,7 @@ COMMANDS: tuple[click.Command, ...] = (
     framework_group,
     cycle_group,
     report_group,
+    plan_group,
     set_group,
     jobs_group,
     demo_command,

@@ -438,6 +438,13 @@ def _prepare(
         assert admin is not None
         link = mint_admin_link(session, admin, ADMIN_LINK_PURPOSES[row.kind], at)
         text, html_body = fill_link(text, html_body, link)
+    elif row.kind == MessageKind.FOLLOW_UP and row.cycle_id is not None:
+        # "You said, we did" comes from the person the invitations came from, if one is named.
+        cycle = session.get(Cycle, row.cycle_id)
+        shown = cycle.sender_display_name if cycle is not None else None
+        if cycle is not None and shown:
+            sender = sender_header(sender, shown)
+            reply_to = cycle.reply_to or ""
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
         if LINK_PLACEHOLDER in text and row.cycle_id is not None:

@@ -59,6 +59,11 @@ def report_key(cycle_id: int, recipient: str, sequence: int = 1) -> str:
     return f"{cycle_id}:report:{recipient.lower()}:{sequence}"
 
 
+def follow_up_key(cycle_id: int, invitation_id: int) -> str:
+    """One "you said, we did" per invitation, ever: there is no second sequence."""
+    return f"{cycle_id}:inv{invitation_id}:follow-up:1"
+
+
 # -- enqueueing ---------------------------------------------------------------------------------
 
 
@@ -315,6 +320,36 @@ def resend_report_email(
     record_event(session, actor, "report.resend", cycle=cycle, detail=str(row.recipient))
     session.flush()
     return row
+
+
+def enqueue_follow_ups(
+    session: Session, cycle: Cycle, rendered: RenderedEmail, *, now: datetime | None = None
+) -> int:
+    """The same "you said, we did" email (`rendered`) to every invitation of the cycle whose
+    address is still held, answered or not; one row per invitation, ever (see follow_up_key).
+    Returns how many rows were added."""
+    invitations = session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.cycle_id == cycle.id,
+            Invitation.is_purged.is_(False),
+            Invitation.email.is_not(None),
+        )
+        .order_by(Invitation.id)
+    ).all()
+    rows = [
+        _row(
+            key=follow_up_key(cycle.id, inv.id),
+            kind=MessageKind.FOLLOW_UP,
+            cycle_id=cycle.id,
+            invitation_id=inv.id,
+            recipient=str(inv.email),
+            rendered=rendered,
+            due_at=now or utcnow(),
+        )
+        for inv in invitations
+    ]
+    return _insert_new(session, rows)
 
 
 # Emails to an admin that carry a single-use link, minted when the email is sent.

@@ -46,6 +46,7 @@ from survey.reports.model import (
     Gap,
     GroupInfo,
     HeadingBlock,
+    LastYearPriority,
     Movement,
     RankGroup,
     format_mean,
@@ -162,7 +163,26 @@ def build_report(inputs: CycleInputs, *, compiled_at: datetime | None = None) ->
         weighting_note=wording.weighting_note(figures.columns),
     )
     compiled.findings = wording.findings(compiled)
+    compiled.last_year = last_year_priorities(inputs, reports)
+    levels = {level.key: level for level in framework.scale.levels}
+    compiled.agreed = {
+        code: levels[key] for code, key in inputs.agreed_keys.items() if key in levels
+    }
     return compiled
+
+
+def last_year_priorities(
+    inputs: CycleInputs, reports: list[ElementReport]
+) -> list[LastYearPriority]:
+    """The previous cycle's priorities, each with this cycle's report of that element."""
+    by_code = {r.element.code: r for r in reports}
+    titles = {e.code: e.title for e in inputs.info.framework.elements}
+    if inputs.previous is not None:
+        titles = {e.code: e.title for e in inputs.previous.info.framework.elements} | titles
+    return [
+        LastYearPriority(p.code, titles.get(p.code, ""), p, by_code.get(p.code))
+        for p in inputs.previous_plan
+    ]
 
 
 def mean_of_group_means(report: ElementReport, columns: list[Column]) -> str:

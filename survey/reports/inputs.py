@@ -13,6 +13,7 @@ from survey.reports import wording
 from survey.reports.model import CycleInfo, CycleInputs, GroupInfo
 from survey.services.comment_redaction import load_redactor
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
+from survey.services.plans import PastPriority, agreed_keys, past_priorities
 
 
 def _cycle_info(session: Session, cycle: Cycle) -> CycleInfo:
@@ -50,6 +51,7 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
     ratings = pd.DataFrame(rating_rows, columns=["group_id", "element_code", "scale_key"])
     comments = pd.DataFrame(columns=["group_id", "element_code", "rationale"])
     previous: CycleInputs | None = None
+    previous_plan: list[PastPriority] = []
     note = ""
     hidden_count = 0
     comments_purged = False
@@ -88,6 +90,7 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         if prev is not None:
             if prev.state in (CycleState.CLOSED, CycleState.REPORTED):
                 previous = load_inputs(session, prev, with_previous=False)
+                previous_plan = past_priorities(session, prev)
             else:
                 note = wording.previous_not_closed(prev.title)
     return CycleInputs(
@@ -102,4 +105,6 @@ def load_inputs(session: Session, cycle: Cycle, *, with_previous: bool = True) -
         hidden_comment_count=hidden_count,
         comment_review_version=cycle.comment_review_version,
         comments_purged=comments_purged,
+        previous_plan=previous_plan,
+        agreed_keys=agreed_keys(session, cycle) if with_previous else {},
     )

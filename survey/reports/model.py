@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 import framework as fw
 from survey.models import comment_threshold
 from survey.queries import GroupCounts
+from survey.services.plans import PastPriority
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,6 +84,12 @@ class CycleInputs:
     # The cycle's names and schools were purged before this compile, so its comments could not
     # be checked for them: they are withheld (the report says why).
     comments_purged: bool = False
+    # The previous cycle's priorities with their actions (survey/services/plans.py), shown in
+    # this report beside each element's movement.
+    previous_plan: list[PastPriority] = field(default_factory=list)
+    # Element code -> the rating leadership agreed after reading the report (a scale key): its
+    # own heat map column, never part of the survey's figures.
+    agreed_keys: dict[str, str] = field(default_factory=dict)
 
 
 # -- the result ---------------------------------------------------------------------------------
@@ -233,6 +240,22 @@ class HeadingBlock:
 
 
 @dataclass(frozen=True)
+class LastYearPriority:
+    """An element that was a priority in the previous cycle: what was done about it (the
+    plan's actions and their status), beside this cycle's movement for it (`element` is None
+    when this cycle did not rate it)."""
+
+    code: str
+    title: str
+    priority: PastPriority
+    element: ElementReport | None
+
+    @property
+    def movements(self) -> list[Movement]:
+        return self.element.movements if self.element is not None else []
+
+
+@dataclass(frozen=True)
 class Finding:
     """One finding on the summary page: a heading ("Strongest") and plain sentences."""
 
@@ -265,6 +288,10 @@ class CycleReport:
     # How the trust-wide column is weighted (which group gave how many of its answers).
     weighting_note: str = ""
     findings: list[Finding] = field(default_factory=list)
+    # Last year's priorities and their actions, beside this year's movement (issue 18).
+    last_year: list[LastYearPriority] = field(default_factory=list)
+    # Leadership's agreed view per element code (only where agreed), shown in a column of its own.
+    agreed: dict[str, fw.ScaleLevel] = field(default_factory=dict)
 
     @property
     def strengths(self) -> list[ElementReport]:

@@ -262,6 +262,8 @@ def render_xlsx(report: CycleReport) -> bytes:
     for c in report.columns:
         header += [f"{c.label} ({counted(c.responses, 'response')}): mean", f"{c.label}: band"]
     header.append("All shown groups: mean of group means")
+    if report.agreed:
+        header.append("Leadership's agreed view (not a survey figure)")
     heat.append(header)
     for cell in heat[1]:
         cell.font, cell.alignment, cell.fill = bold, centre, header_fill
@@ -280,7 +282,17 @@ def render_xlsx(report: CycleReport) -> bytes:
             else:
                 cells += [float(figure.mean_text), figure.level.label]
         cells.append(float(row.group_means_text) if row.group_means_text else None)
+        agreed = report.agreed.get(row.element.code)
+        if report.agreed:
+            cells.append(agreed.label if agreed else "Not agreed")
         heat.append(cells)
+        if agreed is not None:
+            swatch = palette.swatch_for(agreed.score, len(report.scale.levels))
+            target = heat.cell(heat.max_row, heat.max_column)
+            target.fill = PatternFill(
+                fill_type="solid", start_color=argb(swatch.fill), end_color=argb(swatch.fill)
+            )
+            target.font = Font(color=argb(swatch.text))
         for offset, column in enumerate(report.columns):
             swatch = cell_swatch(row.cells[column.key], report)
             colour = argb(swatch.fill)
@@ -292,11 +304,11 @@ def render_xlsx(report: CycleReport) -> bytes:
                 target.font = Font(color=argb(swatch.text))
                 target.alignment = centre
             heat.cell(heat.max_row, 3 + 2 * offset).number_format = "0.00"
-    heat.cell(heat.max_row, heat.max_column).number_format = "0.00"
+    heat.cell(heat.max_row, 3 + 2 * len(report.columns)).number_format = "0.00"
     heat.freeze_panes = "C2"
     heat.column_dimensions["A"].width = 30
     heat.column_dimensions["B"].width = 40
-    for offset in range(2 * len(report.columns) + 1):
+    for offset in range(2 * len(report.columns) + 1 + bool(report.agreed)):
         heat.column_dimensions[get_column_letter(3 + offset)].width = 14
     heat.append([])
     if report.weighting_note:
@@ -363,6 +375,30 @@ def render_xlsx(report: CycleReport) -> bytes:
             sheet.append(values)
         sheet.freeze_panes = "B2"
         sheet.column_dimensions["A"].width = 40
+
+    if report.last_year:
+        # Last year's priorities: the actions and their status, beside the trust-wide movement.
+        past = book.create_sheet(_sheet_title("Last year's actions", used))
+        past.append(["Element", "Movement (all shown groups)", "Action", "Owner", "Status",
+                     "Success measure", "Latest progress note"])  # fmt: skip
+        for cell in past[1]:
+            cell.font, cell.fill = bold, header_fill
+        for item in report.last_year:
+            overall = next((m for m in item.movements if m.column.key == ALL), None)
+            moved = ""
+            if overall is not None and overall.change_text:
+                moved = f"{overall.previous_text} to {overall.text}: {overall.change_text}"
+            elif overall is not None:
+                moved = f"not compared: {overall.reason}"
+            for action in item.priority.actions or ():
+                past.append([text(f"{item.code} {item.title}"), text(moved), text(action.what),
+                             text(action.owner), action.status, text(action.success_measure),
+                             text(action.last_note)])  # fmt: skip
+            if not item.priority.actions:
+                past.append([text(f"{item.code} {item.title}"), text(moved), "No actions"])
+        past.freeze_panes = "A2"
+        for letter, width in zip("ABCDEFG", (36, 24, 50, 22, 12, 40, 50), strict=True):
+            past.column_dimensions[letter].width = width
 
     comments = book.create_sheet(_sheet_title("Comments", used))
     comments.append(["Element", "Comment (random order)"])

@@ -208,6 +208,7 @@ def test_a_viewer_invited_by_email_signs_in_by_emailed_link_and_every_post_is_re
         "invitation_id": 1,
         "message_id": 1,
         "link_id": 1,
+        "action_id": 1,
         "action": "revoke",
     }
     posts = [

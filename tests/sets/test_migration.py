@@ -21,7 +21,7 @@ SUMMARY = (
 
 
 def test_upgrading_backfills_the_figures_of_stored_reports(fresh_database_url: str) -> None:
-    command.upgrade(alembic_config(fresh_database_url), "0008_invitation_sender")
+    command.upgrade(alembic_config(fresh_database_url), "0009_plans")
     engine = make_engine(fresh_database_url)
     statements = [
         "INSERT INTO trusts (id, slug, name, timezone, created_at) "
@@ -70,7 +70,7 @@ def test_upgrading_backfills_the_figures_of_stored_reports(fresh_database_url: s
 
 def test_the_migration_downgrades_and_upgrades_again(fresh_database_url: str) -> None:
     upgrade_database(fresh_database_url)
-    command.downgrade(alembic_config(fresh_database_url), "0008_invitation_sender")
+    command.downgrade(alembic_config(fresh_database_url), "0009_plans")
     engine = make_engine(fresh_database_url)
     with engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
