@@ -581,6 +581,16 @@ def compute_peer_review(
 
 
 def build_peer_review(session: Session, lset: LearningSet, codes: Sequence[str] = ()) -> PeerReview:
+    if not lset.is_peer_review:
+        # A learning set's figures are its report's, from 3 sharers: side by side, two sharers
+        # would see each other's figures exactly, and each letter trust's groups would show.
+        return PeerReview(
+            lset.name,
+            set_framework(session, lset),
+            [],
+            False,
+            "A learning set has no peer review pack: its figures are in the set's report.",
+        )
     return compute_peer_review(
         lset.name, set_framework(session, lset), load_shared_trusts(session, lset), codes
     )

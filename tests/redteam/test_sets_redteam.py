@@ -40,3 +40,15 @@ def test_a_learning_set_of_three_gives_no_peer_review_pack_either(world: World, 
     member = _signed_in(app.test_client(), world.admins[0].email)
     assert member.get(f"{page}/set-report.pdf").status_code == 200
     assert member.get(f"{page}/peer-review.pdf").status_code == 404
+
+
+def test_the_command_line_writes_no_peer_review_pack_for_a_learning_set(  # type: ignore[no-untyped-def]
+    world: World, runner, tmp_path
+) -> None:
+    service.withdraw_share(world.session, world.lset, world.cycles[2], world.admins[2])
+    world.session.commit()
+    out = tmp_path / "pack"
+    result = runner.invoke(args=["set", "peer-review", str(world.lset.id), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "no peer review pack" in result.output
+    assert not out.exists()
