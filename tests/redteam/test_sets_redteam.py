@@ -7,6 +7,10 @@ import io
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
 
+import framework as fw
+from survey.reports.set_figures import Figure, SharedTrust, TrustFigures, compute_set_report
+from survey.reports.sets import set_report_xlsx
+
 from survey.services import sets as service
 from tests.admin.helpers import Browser
 from tests.sets.conftest import World
@@ -52,3 +56,34 @@ def test_the_command_line_writes_no_peer_review_pack_for_a_learning_set(  # type
     assert result.exit_code == 1, result.output
     assert "no peer review pack" in result.output
     assert not out.exists()
+
+
+def test_a_named_trusts_group_label_is_no_formula_in_the_set_spreadsheet(app) -> None:  # type: ignore[no-untyped-def]
+    """A trust shares by name; its own group (key `governors`, also used by two other trusts)
+    is labelled with a formula. The set's XLSX, opened by every other trust, must hold it as
+    text, not as a formula."""
+    evil = '=HYPERLINK("http://evil.example/","Open")'
+    framework = fw.load_builtin("mat-assurance")
+
+    def figures(label: str) -> TrustFigures:
+        return TrustFigures.of(
+            [
+                Figure("1A", "all", "All shown groups", 4, 4, 12, 0, "3.00"),
+                Figure("1A", "governors", label, 4, 4, 12, 0, "3.00"),
+            ]
+        )
+
+    trusts = [
+        SharedTrust("A", True, "Alder", "c", figures(evil)),
+        SharedTrust("B", False, "Birch", "c", figures("Governors")),
+        SharedTrust("C", False, "Cedar", "c", figures("Governors")),
+    ]
+    report = compute_set_report("Set", framework, trusts)
+    assert report.group_kinds and report.group_kinds[0].label == evil
+    book = load_workbook(io.BytesIO(set_report_xlsx(report)))
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str):
+                    assert not cell.value.startswith("="), (sheet.title, cell.value)
