@@ -3,6 +3,8 @@ requests on both databases (cycle ids and action ids guessed, IDOR)."""
 
 from __future__ import annotations
 
+import threading
+
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +12,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.mail.dispatch import dispatch
-from survey.models import ActionNote, AuditEvent, MessageKind, OutboxMessage, PlanAction, Trust
+from survey.db import db
+from survey.errors import UserError
+from survey.models import (
+    ActionNote,
+    AuditEvent,
+    Cycle,
+    FollowUp,
+    MessageKind,
+    OutboxMessage,
+    PlanAction,
+    Trust,
+)
+from survey.services import you_said
 from tests.admin.helpers import Browser
 from tests.plans.conftest import Reported, app_config, make_admin, reported, smtp  # noqa: F401
 from tests.plans.test_plan_end_to_end import fill_in_the_plan, worksheet_form
@@ -119,3 +133,48 @@ def test_the_ceos_words_are_text_never_a_template_or_markup(
     assert "{{ 7*7 }}" in text and "XXX" not in text and app.config["SECRET_KEY"] not in text
     assert markup in text  # plain text: as typed
     assert "<script>" not in html and "<img src=x" not in html and "&lt;script&gt;" in html
+
+
+def test_two_sends_at_once_queue_the_message_once(
+    app: Any,
+    session: Session,
+    make_trust: Callable[..., Trust],
+    reported: Callable[..., Reported],
+) -> None:
+    """Two presses (or a press and the command line) at the same moment, each in its own
+    transaction: one queues the message to everyone, the other is refused."""
+    trust = make_trust()
+    done = reported(trust)
+    cycle_id = done.cycle.id
+    session.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def press(who: str) -> None:
+        with app.app_context():
+            try:
+                barrier.wait(timeout=10)
+                cycle = db.session.get(Cycle, cycle_id)
+                you_said.send(db.session, cycle, who)
+                db.session.commit()
+                outcomes.append("queued")
+            except UserError as exc:
+                db.session.rollback()
+                outcomes.append(f"refused: {exc}")
+            finally:
+                db.session.close()
+
+    threads = [threading.Thread(target=press, args=(f"{n}@oak.example",)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    session.expire_all()
+    assert sorted(o.split(":")[0] for o in outcomes) == ["queued", "refused"], outcomes
+    rows = session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.kind == MessageKind.FOLLOW_UP, OutboxMessage.cycle_id == cycle_id)
+    )
+    assert rows == len(done.invitations)
+    assert session.get(FollowUp, cycle_id).queued_count == len(done.invitations)  # type: ignore[union-attr]
