@@ -4,16 +4,15 @@ requests on both databases (cycle ids and action ids guessed, IDOR)."""
 from __future__ import annotations
 
 import threading
-
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from survey.mail.dispatch import dispatch
 from survey.db import db
 from survey.errors import UserError
+from survey.mail.dispatch import dispatch
 from survey.models import (
     ActionNote,
     AuditEvent,
@@ -26,7 +25,7 @@ from survey.models import (
 )
 from survey.services import you_said
 from tests.admin.helpers import Browser
-from tests.plans.conftest import Reported, app_config, make_admin, reported, smtp  # noqa: F401
+from tests.plans.conftest import Reported
 from tests.plans.test_plan_end_to_end import fill_in_the_plan, worksheet_form
 
 
@@ -48,7 +47,7 @@ def test_an_admin_of_another_trust_cannot_read_or_change_a_plan(
     browser.post("/admin/logout", page="/admin/")
     action = session.scalars(select(PlanAction).where(PlanAction.cycle_id == oak_cycle.id)).first()
     assert action is not None
-    before = session.scalar(select(func.count()).select_from(AuditEvent))
+    before = session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
     assert browser.sign_in(ceo_elm.email).status_code == 303
     oak_base, elm_base = f"/admin/cycles/{oak_cycle.id}", f"/admin/cycles/{elm_cycle.id}"
@@ -99,7 +98,7 @@ def test_the_ceos_words_are_text_never_a_template_or_markup(
     make_trust: Callable[..., Trust],
     make_admin: Callable[..., Any],
     reported: Callable[..., Reported],
-    smtp: Any,  # noqa: F811
+    smtp: Any,
 ) -> None:
     """The editable "you said, we did" words and an action's text go out as they were typed:
     Jinja in them is not evaluated, markup is escaped in the page, the preview and the email."""
@@ -155,6 +154,7 @@ def test_two_sends_at_once_queue_the_message_once(
             try:
                 barrier.wait(timeout=10)
                 cycle = db.session.get(Cycle, cycle_id)
+                assert cycle is not None
                 you_said.send(db.session, cycle, who)
                 db.session.commit()
                 outcomes.append("queued")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
@@ -10,7 +12,6 @@ from openpyxl import load_workbook
 import framework as fw
 from survey.reports.set_figures import Figure, SharedTrust, TrustFigures, compute_set_report
 from survey.reports.sets import set_report_xlsx
-
 from survey.services import sets as service
 from tests.admin.helpers import Browser
 from tests.sets.conftest import World
@@ -22,7 +23,7 @@ def _signed_in(app_client: FlaskClient, email: str) -> Browser:
     return browser
 
 
-def test_a_learning_set_of_two_sharers_gives_no_peer_review_pack(world: World, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_learning_set_of_two_sharers_gives_no_peer_review_pack(world: World, app: Any) -> None:
     """A learning set with two sharers shows no report (each would see the other's figures
     exactly); its peer review pack must not show them either: a learning set is not a peer
     review the two trusts agreed to."""
@@ -37,7 +38,7 @@ def test_a_learning_set_of_two_sharers_gives_no_peer_review_pack(world: World, a
     assert member.get(f"{page}/peer-review.pdf?elements=1A").status_code == 404
 
 
-def test_a_learning_set_of_three_gives_no_peer_review_pack_either(world: World, app) -> None:  # type: ignore[no-untyped-def]
+def test_a_learning_set_of_three_gives_no_peer_review_pack_either(world: World, app: Any) -> None:
     """With three sharers the learning set's report is trust-wide figures and group kinds
     across trusts; the peer review pack would add each letter trust's groups side by side."""
     page = f"/sets/{world.lset.id}"
@@ -46,8 +47,8 @@ def test_a_learning_set_of_three_gives_no_peer_review_pack_either(world: World, 
     assert member.get(f"{page}/peer-review.pdf").status_code == 404
 
 
-def test_the_command_line_writes_no_peer_review_pack_for_a_learning_set(  # type: ignore[no-untyped-def]
-    world: World, runner, tmp_path
+def test_the_command_line_writes_no_peer_review_pack_for_a_learning_set(
+    world: World, runner: Any, tmp_path: Path
 ) -> None:
     service.withdraw_share(world.session, world.lset, world.cycles[2], world.admins[2])
     world.session.commit()
@@ -58,7 +59,7 @@ def test_the_command_line_writes_no_peer_review_pack_for_a_learning_set(  # type
     assert not out.exists()
 
 
-def test_a_named_trusts_group_label_is_no_formula_in_the_set_spreadsheet(app) -> None:  # type: ignore[no-untyped-def]
+def test_a_named_trusts_group_label_is_no_formula_in_the_set_spreadsheet(app: Any) -> None:
     """A trust shares by name; its own group (key `governors`, also used by two other trusts)
     is labelled with a formula. The set's XLSX, opened by every other trust, must hold it as
     text, not as a formula."""
