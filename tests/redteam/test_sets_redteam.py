@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
+from sqlalchemy.orm import Session
 
 import framework as fw
+from survey.models import Cycle, CycleState, Trust
+from survey.reports import set_figures
 from survey.reports.set_figures import Figure, SharedTrust, TrustFigures, compute_set_report
 from survey.reports.sets import set_report_xlsx
+from survey.reports.store import store_report
 from survey.services import sets as service
 from tests.admin.helpers import Browser
+from tests.reports.factories import insert_responses, set_state
 from tests.sets.conftest import World
+from tests.sets.helpers import CODES, GROUPS, summary_all_means, xlsx_text
 
 
 def _signed_in(app_client: FlaskClient, email: str) -> Browser:
@@ -88,3 +97,63 @@ def test_a_named_trusts_group_label_is_no_formula_in_the_set_spreadsheet(app: An
                 assert cell.data_type != "f", (sheet.title, cell.coordinate, cell.value)
                 if isinstance(cell.value, str):
                     assert not cell.value.startswith("="), (sheet.title, cell.value)
+
+
+def _cycle_with_a_small_open_group(
+    session: Session, make_cycle: Callable[..., Cycle], trust: Trust
+) -> Cycle:
+    """Headteachers and middle leaders shown (4 each, all amber-green); an open group of one
+    trustee (shown in the trust's own report, its member told so) who rated everything red."""
+    opens = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    cycle = make_cycle(
+        trust,
+        title=f"{trust.name} cycle",
+        opens_at=opens,
+        closes_at=opens + timedelta(days=21),
+        scope=",".join(CODES),
+        groups=[*GROUPS, "lone:Lone trustee:open"],
+        min_group_size=3,
+    )
+    for group, answers in (
+        ("headteacher", ["amber-green"] * 4),
+        ("middle-leader", ["amber-green"] * 4),
+        ("lone", ["red"]),
+    ):
+        insert_responses(session, cycle, group, {c: answers for c in CODES})
+    set_state(cycle, CycleState.CLOSED)
+    store_report(session, cycle)
+    cycle.mark_reported()
+    session.commit()
+    return cycle
+
+
+def test_a_small_open_group_is_not_shared_with_other_trusts(
+    world: World, app: Any, make_cycle: Callable[..., Cycle]
+) -> None:
+    """An open group below the threshold is shown in its own trust's report (its member was
+    told the trust's leaders might work out their rating), but it is a group below
+    min_group_size: no other trust may see it, alone or inside a trust-wide figure."""
+    session = world.session
+    cycle = _cycle_with_a_small_open_group(session, make_cycle, world.trusts[0])
+    own = summary_all_means(cycle)
+    assert own["1A"] != "3.00"  # the trust's own 'all' column includes the lone trustee
+    service.share_cycle(session, world.lset, cycle, world.admins[0], as_name=True)
+    session.commit()
+    page = f"/sets/{world.lset.id}"
+    member = _signed_in(app.test_client(), world.admins[1].email)
+    html = member.get(page).get_data(as_text=True).split('id="report"')[1]
+    assert "Lone trustee" not in html and "one of its own groups" not in html
+    report = set_figures.build_set_report(session, world.lset)
+    alder = next(t for t in report.trusts if t.name == world.trusts[0].name)
+    assert {g for (_, g) in alder.current.figures} == {"all", "headteacher", "middle-leader"}
+    assert alder.current.overall("1A") == Decimal("3.00")  # amber-green, without the trustee
+    assert "Lone trustee" not in xlsx_text(member.get(f"{page}/set-report.xlsx").data)
+    # The benchmark reads the same figure.
+    rows = set_figures.benchmark_rows(session, "mat-assurance")
+    assert rows == []  # nobody opted in
+    service.set_benchmark_opt_in(
+        session, world.trusts[0], "mat-assurance", world.admins[0], opt_in=True
+    )
+    session.commit()
+    rows = set_figures.benchmark_rows(session, "mat-assurance")
+    assert {(code, mean) for _, code, mean in rows} == {(c, "3.00") for c in CODES}
