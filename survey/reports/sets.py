@@ -112,9 +112,8 @@ def set_report_xlsx(report: SetReport) -> bytes:
     sheet.freeze_panes = "B2"
     sheet.column_dimensions["A"].width = 48
     groups = book.create_sheet("By group")
-    groups.append(
-        ["Element", *[neutralise(f"{k.label} ({k.trust_count} trusts)") for k in report.group_kinds]]
-    )
+    heads = [neutralise(f"{k.label} ({k.trust_count} trusts)") for k in report.group_kinds]
+    groups.append(["Element", *heads])
     for row in report.elements:
         groups.append(
             [
