@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 from sqlalchemy.orm import Session
 
 import framework as fw
-from survey.models import Cycle, CycleState, Trust
+from survey.models import AdminRole, Cycle, CycleState, MembershipState, Trust
 from survey.reports import set_figures
 from survey.reports.set_figures import Figure, SharedTrust, TrustFigures, compute_set_report
 from survey.reports.sets import set_report_xlsx
@@ -22,7 +22,7 @@ from survey.reports.store import store_report
 from survey.services import sets as service
 from tests.admin.helpers import Browser
 from tests.reports.factories import insert_responses, set_state
-from tests.sets.conftest import World
+from tests.sets.conftest import World, _admin
 from tests.sets.helpers import CODES, GROUPS, summary_all_means, xlsx_text
 
 
@@ -157,3 +157,39 @@ def test_a_small_open_group_is_not_shared_with_other_trusts(
     session.commit()
     rows = set_figures.benchmark_rows(session, "mat-assurance")
     assert {(code, mean) for _, code, mean in rows} == {(c, "3.00") for c in CODES}
+
+
+def test_nobody_acts_for_a_trust_they_do_not_hold(world: World, app: Any) -> None:
+    """A viewer cannot share, withdraw or leave for their trust; a member cannot share or
+    withdraw another trust's cycle, nor leave for it; a POST without the CSRF token is
+    refused."""
+    session = world.session
+    damson, damson_cycle = world.trusts[3], world.cycles[3]
+    viewer = _admin(session, "pa@damson.example", damson, AdminRole.VIEWER)
+    page = f"/sets/{world.lset.id}"
+
+    as_viewer = _signed_in(app.test_client(), viewer.email)
+    as_viewer.post(f"{page}/share", {"cycle": damson_cycle.id, "appear": "name"}, page=page)
+    as_viewer.post(f"{page}/trusts/{damson.slug}/leave", page=page)
+    html = as_viewer.get(page).get_data(as_text=True)
+    assert "Share a reported cycle" not in html and "Leave the set" not in html
+    session.expire_all()
+    assert world.lset.membership_of(damson).state == MembershipState.ACCEPTED  # type: ignore[union-attr]
+    assert service.sharing_trust_count(session, world.lset) == 3
+
+    alder = _signed_in(app.test_client(), world.admins[0].email)
+    shared = alder.post(f"{page}/share", {"cycle": damson_cycle.id, "appear": "name"}, page=page)
+    assert shared.status_code == 404
+    assert alder.post(f"{page}/withdraw/{world.cycles[1].id}", page=page).status_code == 404
+    assert alder.post(f"{page}/trusts/{world.trusts[1].slug}/leave", page=page).status_code == 404
+    session.expire_all()
+    assert {s.cycle_id for s in service.shares_of(session, world.lset)} == {
+        c.id for c in world.cycles[:3]
+    }
+
+    raw = app.test_client()
+    Browser(raw).sign_in(world.admins[0].email)
+    refused = raw.post(f"{page}/withdraw/{world.cycles[0].id}", data={})
+    assert refused.status_code == 400
+    session.expire_all()
+    assert service.sharing_trust_count(session, world.lset) == 3
