@@ -214,9 +214,10 @@ def _trust_for_invitation(session: Session, admin: AdminUser, trust_slug: str | 
     if not trusts:
         raise UserError(f"{admin.email} is not an admin of any trust", field="email")
     if len(trusts) > 1:
-        slugs = ", ".join(t.slug for t in trusts)
+        # Not which: anyone with an account may coordinate a set, and a refused invitation
+        # must not list another account's trusts (ask the invitee for the short name).
         raise UserError(
-            f"{admin.email} is an admin of several trusts ({slugs}): name the trust",
+            f"{admin.email} is an admin of several trusts: name the trust by its short name",
             field="trust",
         )
     return trusts[0]

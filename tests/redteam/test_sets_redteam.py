@@ -11,10 +11,19 @@ from typing import Any
 
 from flask.testing import FlaskClient
 from openpyxl import load_workbook
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import framework as fw
-from survey.models import AdminRole, Cycle, CycleState, MembershipState, Trust
+from survey.models import (
+    AdminRole,
+    Cycle,
+    CycleState,
+    LearningSet,
+    MembershipState,
+    Trust,
+    trust_admins,
+)
 from survey.reports import set_figures
 from survey.reports.set_figures import Figure, SharedTrust, TrustFigures, compute_set_report
 from survey.reports.sets import set_report_xlsx
@@ -193,3 +202,29 @@ def test_nobody_acts_for_a_trust_they_do_not_hold(world: World, app: Any) -> Non
     assert refused.status_code == 400
     session.expire_all()
     assert service.sharing_trust_count(session, world.lset) == 3
+
+
+def test_a_refused_invitation_does_not_list_another_accounts_trusts(
+    world: World, app: Any, make_trust: Callable[..., Trust]
+) -> None:
+    """Anyone with an account may create a set; inviting an email that runs several trusts
+    must not tell them which (nothing is sent, nothing is recorded: it would be a free probe)."""
+    session = world.session
+    second = make_trust("Elm Secret Trust")
+    session.execute(
+        trust_admins.insert().values(
+            trust_id=second.id, admin_id=world.admins[0].id, role=AdminRole.ADMIN
+        )
+    )
+    session.commit()
+    nosy = _admin(session, "nosy@damson.example", world.trusts[3], AdminRole.VIEWER)
+    browser = _signed_in(app.test_client(), nosy.email)
+    browser.post("/sets/", {"name": "Probe", "kind": "learning"}, page="/sets/")
+    probe = session.scalar(select(LearningSet).where(LearningSet.name == "Probe"))
+    assert probe is not None
+    page = f"/sets/{probe.id}"
+    answer = browser.post(f"{page}/invite", {"email": world.admins[0].email}, page=page)
+    html = browser.get(answer.headers["Location"]).get_data(as_text=True)
+    assert "several trusts" in html
+    assert second.slug not in html and ", alder-trust" not in html
+    assert "Elm Secret" not in html
