@@ -168,6 +168,14 @@ def _require_coordinator(admin: AdminUser, lset: LearningSet) -> None:
         raise UserError(f"only a coordinator of {lset.name} can do this")
 
 
+def _require_framework(session: Session, framework_key: str) -> None:
+    known = session.scalar(
+        select(FrameworkVersion.id).where(FrameworkVersion.key == framework_key).limit(1)
+    )
+    if known is None:
+        raise UserError(f"there is no framework {framework_key[:80]!r}", field="framework")
+
+
 def create_set(
     session: Session,
     admin: AdminUser,
@@ -179,11 +187,7 @@ def create_set(
     if not name:
         raise UserError("give the set a name", field="name")
     check_length(name, LearningSet.name, "the name", field="name")
-    known = session.scalar(
-        select(FrameworkVersion.id).where(FrameworkVersion.key == framework_key).limit(1)
-    )
-    if known is None:
-        raise UserError(f"there is no framework {framework_key!r}", field="framework")
+    _require_framework(session, framework_key)
     lset = LearningSet(name=name, kind=kind, framework_key=framework_key, coordinators=[admin])
     session.add(lset)
     session.flush()
@@ -389,6 +393,7 @@ def set_benchmark_opt_in(
     session: Session, trust: Trust, framework_key: str, admin: AdminUser, *, opt_in: bool
 ) -> None:
     _require_admin_of(session, admin, trust)
+    _require_framework(session, framework_key)
     row = session.get(BenchmarkOptIn, (trust.id, framework_key))
     if opt_in and row is None:
         session.add(BenchmarkOptIn(trust_id=trust.id, framework_key=framework_key))

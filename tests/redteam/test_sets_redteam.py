@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 import framework as fw
 from survey.models import (
     AdminRole,
+    BenchmarkOptIn,
     Cycle,
     CycleState,
     LearningSet,
@@ -228,3 +229,20 @@ def test_a_refused_invitation_does_not_list_another_accounts_trusts(
     assert "several trusts" in html
     assert second.slug not in html and ", alder-trust" not in html
     assert "Elm Secret" not in html
+
+
+def test_the_benchmark_takes_only_a_framework_that_exists(world: World, app: Any) -> None:
+    """Opting in names a framework: an unknown or overlong one is refused, not stored (and
+    not a server error on PostgreSQL, whose column holds 80 characters)."""
+    session = world.session
+    trust = world.trusts[0]
+    browser = _signed_in(app.test_client(), world.admins[0].email)
+    page = f"/sets/benchmark/{trust.slug}"
+    for key in ("no-such-framework", "x" * 200):
+        answer = browser.post(page, {"framework": key, "choice": "in"}, page=page)
+        assert answer.status_code in (303, 404), answer.status_code
+    session.expire_all()
+    assert session.scalars(select(BenchmarkOptIn)).all() == []
+    done = browser.post(page, {"framework": "mat-assurance", "choice": "in"}, page=page)
+    assert done.status_code == 303
+    assert service.is_opted_in(session, trust, "mat-assurance")
