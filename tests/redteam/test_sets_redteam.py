@@ -241,6 +241,7 @@ def test_the_benchmark_takes_only_a_framework_that_exists(world: World, app: Any
     for key in ("no-such-framework", "x" * 200):
         answer = browser.post(page, {"framework": key, "choice": "in"}, page=page)
         assert answer.status_code in (303, 404), answer.status_code
+        assert browser.get(f"{page}?framework={key}").status_code in (303, 404)
     session.expire_all()
     assert session.scalars(select(BenchmarkOptIn)).all() == []
     done = browser.post(page, {"framework": "mat-assurance", "choice": "in"}, page=page)
