@@ -2,6 +2,9 @@
 stored figures of each trust's own report (`report_figures`: exactly what its summary.csv
 publishes for its shown groups and for 'all', the shown groups together), never from answers.
 
+Less one thing (`shareable`): an open group below the cycle's min_group_size, shown in its own
+trust's report, is not shown to other trusts, nor counted in the trust-wide figure they see.
+
 So every figure here is a function of figures the trust itself already published: a hidden
 group has no stored figure and cannot appear, or be derived, here (tests/sets/test_property.py
 changes hidden groups' answers at will and finds every figure unchanged). Plain Python, no
@@ -99,6 +102,39 @@ def load_figures(session: Session, report_ids: Sequence[int]) -> dict[int, list[
     return found
 
 
+def shareable(figures: Iterable[Figure], min_group_size: int) -> list[Figure]:
+    """The figures another trust may see: a report's own figures less any group below the
+    cycle's `min_group_size` (an open group, shown small in its own trust's report because its
+    members were told the trust's leaders might work out their ratings, not other trusts'),
+    and then the 'all' figure recomputed over the groups that remain, so that it holds no
+    answer of that group either."""
+    figures = list(figures)
+    small = {f.group for f in figures if f.group != ALL and f.responses < min_group_size}
+    if not small:
+        return figures
+    kept = [f for f in figures if f.group != ALL and f.group not in small]
+    out = list(kept)
+    by_element: dict[str, list[Figure]] = defaultdict(list)
+    for f in kept:
+        by_element[f.element].append(f)
+    for code, groups in by_element.items():
+        rated = sum(f.rated for f in groups)
+        total = sum(f.score_total for f in groups)
+        out.append(
+            Figure(
+                element=code,
+                group=ALL,
+                label="All shown groups",
+                responses=sum(f.responses for f in groups),
+                rated=rated,
+                score_total=total,
+                dont_know=sum(f.dont_know for f in groups),
+                mean=round_half_up(Decimal(total) / Decimal(rated)) if rated else "",
+            )
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class TrustFigures:
     """One cycle's published figures: (element, group) -> figure."""
@@ -174,8 +210,18 @@ def load_shared_trusts(session: Session, lset: LearningSet) -> list[SharedTrust]
                 as_name=latest.as_name,
                 name=latest.trust.name,
                 cycle_title=latest.cycle.title,
-                current=TrustFigures.of(figures.get(reports.get(latest.cycle_id, -1), [])),
-                previous=TrustFigures.of(figures.get(reports.get(before.cycle_id, -1), []))
+                current=TrustFigures.of(
+                    shareable(
+                        figures.get(reports.get(latest.cycle_id, -1), []),
+                        latest.cycle.min_group_size,
+                    )
+                ),
+                previous=TrustFigures.of(
+                    shareable(
+                        figures.get(reports.get(before.cycle_id, -1), []),
+                        before.cycle.min_group_size,
+                    )
+                )
                 if before is not None
                 else None,
             )
@@ -581,6 +627,16 @@ def compute_peer_review(
 
 
 def build_peer_review(session: Session, lset: LearningSet, codes: Sequence[str] = ()) -> PeerReview:
+    if not lset.is_peer_review:
+        # A learning set's figures are its report's, from 3 sharers: side by side, two sharers
+        # would see each other's figures exactly, and each letter trust's groups would show.
+        return PeerReview(
+            lset.name,
+            set_framework(session, lset),
+            [],
+            False,
+            "A learning set has no peer review pack: its figures are in the set's report.",
+        )
     return compute_peer_review(
         lset.name, set_framework(session, lset), load_shared_trusts(session, lset), codes
     )
@@ -635,7 +691,13 @@ def benchmark_rows(session: Session, framework_key: str) -> list[tuple[int, str,
     """(trust id, element, mean) of the 'all' figures of each opted-in trust's latest reported
     cycle of the framework: the benchmark's only input."""
     latest = (
-        select(Cycle.trust_id, Report.id.label("report_id"), Cycle.closes_at, Cycle.id)
+        select(
+            Cycle.trust_id,
+            Report.id.label("report_id"),
+            Cycle.closes_at,
+            Cycle.id,
+            Cycle.min_group_size,
+        )
         .join(Report, Report.cycle_id == Cycle.id)
         .join(
             BenchmarkOptIn,
@@ -644,20 +706,22 @@ def benchmark_rows(session: Session, framework_key: str) -> list[tuple[int, str,
         )
         .where(Cycle.framework_key == framework_key, Cycle.state == CycleState.REPORTED)
     )
-    chosen: dict[int, tuple[object, int, int]] = {}
-    for trust_id, report_id, closes_at, cycle_id in session.execute(latest):
+    chosen: dict[int, tuple[object, int, int, int]] = {}
+    for trust_id, report_id, closes_at, cycle_id, min_group in session.execute(latest):
         key = (closes_at, cycle_id)
         if trust_id not in chosen or key > chosen[trust_id][0]:  # type: ignore[operator]
-            chosen[trust_id] = (key, report_id, trust_id)
-    report_trust = {report_id: trust_id for _, report_id, trust_id in chosen.values()}
+            chosen[trust_id] = (key, report_id, trust_id, min_group)
+    report_trust = {report_id: trust_id for _, report_id, trust_id, _ in chosen.values()}
+    minimum = {report_id: min_group for _, report_id, _, min_group in chosen.values()}
     if not report_trust:
         return []
-    rows = session.execute(
-        select(ReportFigure.report_id, ReportFigure.element_code, ReportFigure.mean).where(
-            ReportFigure.group_key == ALL, ReportFigure.report_id.in_(list(report_trust))
-        )
-    )
-    return [(report_trust[rid], code, mean) for rid, code, mean in rows if mean]
+    figures = load_figures(session, list(report_trust))
+    return [
+        (report_trust[rid], f.element, f.mean)
+        for rid, found in figures.items()
+        for f in shareable(found, minimum[rid])
+        if f.group == ALL and f.mean
+    ]
 
 
 def compute_benchmark(framework_key: str, rows: Iterable[tuple[int, str, str]]) -> BenchmarkTable:

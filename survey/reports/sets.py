@@ -112,7 +112,8 @@ def set_report_xlsx(report: SetReport) -> bytes:
     sheet.freeze_panes = "B2"
     sheet.column_dimensions["A"].width = 48
     groups = book.create_sheet("By group")
-    groups.append(["Element", *[f"{k.label} ({k.trust_count} trusts)" for k in report.group_kinds]])
+    heads = [neutralise(f"{k.label} ({k.trust_count} trusts)") for k in report.group_kinds]
+    groups.append(["Element", *heads])
     for row in report.elements:
         groups.append(
             [
@@ -169,6 +170,12 @@ def set_report_xlsx(report: SetReport) -> bytes:
 
 
 def _save(book: Any) -> bytes:
+    # Strings are strings: never a formula, whatever a trust named its groups.
+    for sheet in book.worksheets:
+        for sheet_row in sheet.iter_rows():
+            for cell in sheet_row:
+                if isinstance(cell.value, str):
+                    cell.data_type = "s"
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -168,6 +168,14 @@ def _require_coordinator(admin: AdminUser, lset: LearningSet) -> None:
         raise UserError(f"only a coordinator of {lset.name} can do this")
 
 
+def _require_framework(session: Session, framework_key: str) -> None:
+    known = session.scalar(
+        select(FrameworkVersion.id).where(FrameworkVersion.key == framework_key).limit(1)
+    )
+    if known is None:
+        raise UserError(f"there is no framework {framework_key[:80]!r}", field="framework")
+
+
 def create_set(
     session: Session,
     admin: AdminUser,
@@ -179,11 +187,7 @@ def create_set(
     if not name:
         raise UserError("give the set a name", field="name")
     check_length(name, LearningSet.name, "the name", field="name")
-    known = session.scalar(
-        select(FrameworkVersion.id).where(FrameworkVersion.key == framework_key).limit(1)
-    )
-    if known is None:
-        raise UserError(f"there is no framework {framework_key!r}", field="framework")
+    _require_framework(session, framework_key)
     lset = LearningSet(name=name, kind=kind, framework_key=framework_key, coordinators=[admin])
     session.add(lset)
     session.flush()
@@ -214,9 +218,10 @@ def _trust_for_invitation(session: Session, admin: AdminUser, trust_slug: str | 
     if not trusts:
         raise UserError(f"{admin.email} is not an admin of any trust", field="email")
     if len(trusts) > 1:
-        slugs = ", ".join(t.slug for t in trusts)
+        # Not which: anyone with an account may coordinate a set, and a refused invitation
+        # must not list another account's trusts (ask the invitee for the short name).
         raise UserError(
-            f"{admin.email} is an admin of several trusts ({slugs}): name the trust",
+            f"{admin.email} is an admin of several trusts: name the trust by its short name",
             field="trust",
         )
     return trusts[0]
@@ -388,6 +393,7 @@ def set_benchmark_opt_in(
     session: Session, trust: Trust, framework_key: str, admin: AdminUser, *, opt_in: bool
 ) -> None:
     _require_admin_of(session, admin, trust)
+    _require_framework(session, framework_key)
     row = session.get(BenchmarkOptIn, (trust.id, framework_key))
     if opt_in and row is None:
         session.add(BenchmarkOptIn(trust_id=trust.id, framework_key=framework_key))

@@ -206,6 +206,10 @@ def report_file(set_id: int, ext: str) -> ResponseReturnValue:
 @bp.get("/<int:set_id>/peer-review.pdf")
 def peer_review_file(set_id: int) -> ResponseReturnValue:
     lset = _readable_set(set_id)
+    # Only a peer review has a pack: a learning set's figures are its report's, shown from 3
+    # sharers (the pack would show two sharers' figures, or each letter trust's groups).
+    if not lset.is_peer_review:
+        raise NotFound("no peer review")
     review = set_figures.build_peer_review(db.session, lset, _chosen_elements())
     if not review.is_shown:
         raise NotFound("no peer review")
