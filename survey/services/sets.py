@@ -15,6 +15,7 @@ import secrets
 import string
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from survey.config import get_settings
@@ -355,7 +356,17 @@ def share_cycle(
     )
     if share is None:
         share = SetShare(set_id=lset.id, trust_id=trust.id, cycle_id=cycle.id)
-        session.add(share)
+        try:
+            # Two shares of one cycle at once (a double click, two admins): the second finds
+            # the first's row by the unique key and is refused in words, not with an error page.
+            with session.begin_nested():
+                share.as_name, share.shared_at = as_name, utcnow()
+                session.add(share)
+                session.flush()
+        except IntegrityError:
+            raise UserError(
+                "this cycle was shared with the set a moment ago: reload the page to see how"
+            ) from None
     share.as_name = as_name
     share.shared_at = utcnow()
     session.flush()
