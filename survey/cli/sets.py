@@ -17,6 +17,7 @@ from survey.errors import NotFound, UserError
 from survey.models import AdminUser, Cycle, LearningSet, Trust
 from survey.reports import set_figures
 from survey.reports import sets as set_outputs
+from survey.reports.files import render_pdf
 from survey.reports.stored import write_files
 from survey.services import sets as set_service
 from survey.services.accounts import find_admin
@@ -181,7 +182,7 @@ def report_command(set_id: int, out_dir: Path) -> None:
         out_dir,
         {
             "set-report.html": html.encode("utf-8"),
-            "set-report.pdf": set_outputs.render_pdf(html),
+            "set-report.pdf": render_pdf(html),
             "set-report.xlsx": set_outputs.set_report_xlsx(report),
         },
     )
@@ -203,7 +204,7 @@ def peer_review_command(set_id: int, out_dir: Path, elements: str) -> None:
     html = str(set_outputs.render_peer_review_html(review))
     written = write_files(
         out_dir,
-        {"peer-review.html": html.encode("utf-8"), "peer-review.pdf": set_outputs.render_pdf(html)},
+        {"peer-review.html": html.encode("utf-8"), "peer-review.pdf": render_pdf(html)},
     )
     click.echo(f"peer review pack written to {written['peer-review.pdf'].parent}")
 

@@ -8,17 +8,11 @@ from typing import TYPE_CHECKING
 from flask import Flask
 
 from survey.reports import palette
+from survey.reports.files import neutralise
 
 if TYPE_CHECKING:
     import framework as fw
     from survey.reports.compile import Cell, CycleReport
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """Make a text cell inert in spreadsheets: a leading formula character gets a `'`."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def pct(value: float | None) -> str:

@@ -36,7 +36,8 @@ from survey.reports.compile import (
     Column,
     CycleReport,
 )
-from survey.reports.filters import cell_swatch, neutralise
+from survey.reports.files import neutralise, render_pdf, workbook_bytes
+from survey.reports.filters import cell_swatch
 from survey.reports.stored import stored_report_html, write_files
 from survey.templating import counted
 from survey.timeutil import format_local
@@ -132,15 +133,6 @@ def report_charts(report: CycleReport) -> dict[str, str]:
         "gaps": charts.png_data_uri(charts.gaps_figure(report)),
         "distribution": charts.png_data_uri(charts.distribution_figure(report)),
     }
-
-
-def render_pdf(html: str) -> bytes:
-    """The board paper: A4, tagged for assistive technology (PDF/UA-1)."""
-    from weasyprint import HTML
-
-    pdf = HTML(string=html, base_url=None).write_pdf(pdf_variant="pdf/ua-1")
-    assert pdf is not None
-    return bytes(pdf)
 
 
 # -- CSV ----------------------------------------------------------------------------------------
@@ -414,17 +406,7 @@ def render_xlsx(report: CycleReport) -> bytes:
     comments.column_dimensions["A"].width = 36
     comments.column_dimensions["B"].width = 100
 
-    # openpyxl stores any string starting with "=" as a formula; neutralise() has already
-    # prefixed those, and we pin every string cell to the string type to be sure.
-    for sheet in book.worksheets:
-        for sheet_row in sheet.iter_rows():
-            for cell in sheet_row:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbook_bytes(book)
 
 
 # -- PNG ----------------------------------------------------------------------------------------

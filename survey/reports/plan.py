@@ -8,7 +8,6 @@ report's: nothing here compiles or imports the compiler, so the web app can offe
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from flask import current_app
 from markupsafe import Markup
 
 from survey.reports import palette
+from survey.reports.files import neutralise, render_pdf, workbook_bytes
 from survey.reports.stored import write_files
 from survey.services.plans import Figure, Plan, due_text, status_label
 from survey.timeutil import format_local, utcnow
@@ -29,13 +29,6 @@ CONTENT_TYPES = {
     "plan.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 AGREED_LABEL = "Leadership's agreed view"
-# As survey.reports.filters (which the web app must not import: it names the compiler's types).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """Make a text cell inert in spreadsheets: a leading formula character gets a `'`."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
 def _swatch(score: int | None, levels: int) -> palette.Swatch:
@@ -81,12 +74,7 @@ def render_plan_html(plan: Plan) -> str:
 
 
 def render_plan_pdf(plan: Plan) -> bytes:
-    """A4, tagged for assistive technology (PDF/UA-1), as the board paper."""
-    from weasyprint import HTML
-
-    pdf = HTML(string=render_plan_html(plan), base_url=None).write_pdf(pdf_variant="pdf/ua-1")
-    assert pdf is not None
-    return bytes(pdf)
+    return render_pdf(render_plan_html(plan))
 
 
 def render_plan_xlsx(plan: Plan) -> bytes:
@@ -193,15 +181,7 @@ def render_plan_xlsx(plan: Plan) -> bytes:
         actions.column_dimensions[letter].width = width
     actions.freeze_panes = "C2"
 
-    # Strings are strings: never a formula (neutralise() has prefixed any that looked like one).
-    for sheet in book.worksheets:
-        for sheet_row in sheet.iter_rows():
-            for cell in sheet_row:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbook_bytes(book)
 
 
 def render_plan_file(plan: Plan, name: str) -> bytes:

@@ -5,7 +5,6 @@ render these in the request. Heavy libraries are imported only when their file i
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from flask import current_app
@@ -13,17 +12,9 @@ from markupsafe import Markup
 
 import framework as fw
 from survey.reports import palette
+from survey.reports.files import neutralise, render_pdf, workbook_bytes
 from survey.reports.set_figures import Cell, PeerReview, SetReport
 from survey.timeutil import utcnow
-
-# As survey.reports.filters.neutralise (which the web cannot import: it names the compiler).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(text: str) -> str:
-    """Make a text cell inert in spreadsheets: a leading formula character gets a `'`."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
-
 
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -61,15 +52,6 @@ def render_peer_review_html(review: PeerReview, *, standalone: bool = True) -> M
     return Markup(html)  # noqa: S704 -- autoescaped template output
 
 
-def render_pdf(html: str) -> bytes:
-    """A4, tagged for assistive technology (PDF/UA-1), as the trust's board paper."""
-    from weasyprint import HTML
-
-    pdf = HTML(string=html, base_url=None).write_pdf(pdf_variant="pdf/ua-1")
-    assert pdf is not None
-    return bytes(pdf)
-
-
 def set_report_pdf(report: SetReport) -> bytes:
     return render_pdf(str(render_set_html(report)))
 
@@ -96,7 +78,7 @@ def set_report_xlsx(report: SetReport) -> bytes:
     if not report.is_shown:
         sheet.append([neutralise(report.name)])
         sheet.append([report.reason])
-        return _save(book)
+        return workbook_bytes(book)
     sheet.append(["Element", *[neutralise(t.display) for t in report.trusts], "Set"])
     for cell in sheet[1]:
         cell.font = bold
@@ -166,16 +148,4 @@ def set_report_xlsx(report: SetReport) -> bytes:
         for cell in extra[1]:
             cell.font = bold
         extra.column_dimensions["A"].width = 30
-    return _save(book)
-
-
-def _save(book: Any) -> bytes:
-    # Strings are strings: never a formula, whatever a trust named its groups.
-    for sheet in book.worksheets:
-        for sheet_row in sheet.iter_rows():
-            for cell in sheet_row:
-                if isinstance(cell.value, str):
-                    cell.data_type = "s"
-    out = io.BytesIO()
-    book.save(out)
-    return out.getvalue()
+    return workbook_bytes(book)
