@@ -25,3 +25,10 @@ def counted(number: int, singular: str, plural: str | None = None) -> str:
     filter in the templates, `{{ n | counted('person', 'people') }}`)."""
     word = singular if number == 1 else (plural or f"{singular}s")
     return f"{number:,} {word}"
+
+
+def sentence(message: str) -> str:
+    """A refusal's words (services write them as clauses: "cannot launch: …") shown as a
+    sentence: a capital first, one full stop at the end."""
+    message = message.strip()
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")

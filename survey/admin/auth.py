@@ -31,13 +31,15 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from survey.admin import bp
 from survey.db import db, writing
 from survey.extensions import limiter
-from survey.models import AdminUser
+from survey.models import AdminUser, Cycle, Trust
 from survey.services.accounts import (
     SessionExpired,
     authenticate,
     discard_admin_session,
     end_admin_session,
     get_session_admin,
+    get_visible_cycle,
+    get_visible_trust,
     normalise_login_email,
     start_admin_session,
 )
@@ -86,13 +88,33 @@ def require_admin() -> ResponseReturnValue | None:
     return None
 
 
-@bp.after_request
-def _no_store(response: WerkzeugResponse) -> WerkzeugResponse:
-    # Admin pages and downloads show names, emails and results: never keep them in a shared
-    # cache, a browser's disk cache or its back-button history.
+def no_store(response: WerkzeugResponse) -> WerkzeugResponse:
+    """Admin and set pages and downloads show names, emails and results: never keep them in a
+    shared cache, a browser's disk cache or its back-button history."""
     response.headers["Cache-Control"] = "no-store"
     response.headers.setdefault("Pragma", "no-cache")
     return response
+
+
+bp.after_request(no_store)
+
+
+def visible_trust(slug: str) -> Trust:
+    """A trust the signed-in admin can see (else NotFound: the blueprints' handlers make it a
+    404)."""
+    return get_visible_trust(db.session, current_admin(), slug)
+
+
+def visible_cycle(cycle_id: int) -> Cycle:
+    """A cycle the signed-in admin can see (else NotFound: 404). A refused change raises
+    UserError, which the blueprint's handler shows on the page the person goes back to
+    (survey/admin/views.py BACK_AFTER_REFUSAL)."""
+    return get_visible_cycle(db.session, current_admin(), cycle_id)
+
+
+def acting_email() -> str:
+    """Who the audit log names for what this request does."""
+    return current_admin().email
 
 
 def _requested_next() -> str | None:

@@ -15,28 +15,15 @@ from flask import Response, abort, flash, g, redirect, render_template, request,
 from flask.typing import ResponseReturnValue
 
 from survey.admin import bp
-from survey.admin.auth import current_admin
+from survey.admin.auth import acting_email, visible_cycle
 from survey.db import db, writes_on_get
 from survey.errors import UserError
 from survey.models import ActionStatus, Cycle, PlanAction
 from survey.reports.plan import CONTENT_TYPES, PLAN_FILES, render_plan_file
-from survey.services import accounts, plans, you_said
+from survey.services import plans, you_said
 from survey.services.audit import record_event
 from survey.services.frameworks import get_cycle_scope
-from survey.templating import counted
-
-
-def _cycle(cycle_id: int) -> Cycle:
-    return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
-
-
-def _actor() -> str:
-    return current_admin().email
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
+from survey.templating import counted, sentence
 
 
 def _no_report(cycle: Cycle) -> ResponseReturnValue:
@@ -49,7 +36,7 @@ def _no_report(cycle: Cycle) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/plan", methods=["GET", "POST"])
 def plan(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if not plans.has_report(db.session, found):
         return _no_report(found)
     errors: dict[str, str] = {}
@@ -66,9 +53,9 @@ def plan(cycle_id: int) -> ResponseReturnValue:
         }
         try:
             with db.savepoint():
-                changed = plans.save_worksheet(db.session, found, typed, _actor())
+                changed = plans.save_worksheet(db.session, found, typed, acting_email())
         except UserError as exc:
-            errors[exc.field or "worksheet"] = _sentence(str(exc))
+            errors[exc.field or "worksheet"] = sentence(str(exc))
         else:
             flash(
                 f"Saved: {counted(len(changed), 'element')} changed."
@@ -104,13 +91,13 @@ def plan(cycle_id: int) -> ResponseReturnValue:
 @bp.get("/cycles/<int:cycle_id>/plan/<name>")
 @writes_on_get  # each download is recorded in the audit log
 def plan_download(cycle_id: int, name: str) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if name not in PLAN_FILES:
         abort(404)
     if not plans.has_report(db.session, found):
         return _no_report(found)
     content = render_plan_file(plans.load_plan(db.session, found), name)
-    record_event(db.session, _actor(), "plan.download", cycle=found, detail=name)
+    record_event(db.session, acting_email(), "plan.download", cycle=found, detail=name)
     response = Response(content, mimetype=CONTENT_TYPES[name])
     filename = f"{found.trust.slug}-cycle-{found.id}-{name}"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -166,7 +153,7 @@ def _form_of(action: PlanAction | None) -> dict[str, Any]:
 
 @bp.route("/cycles/<int:cycle_id>/plan/actions/new", methods=["GET", "POST"])
 def new_action(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if not plans.has_report(db.session, found):
         return _no_report(found)
     code = request.values.get("element", "")
@@ -181,9 +168,9 @@ def new_action(cycle_id: int) -> ResponseReturnValue:
         form = dict(fields.__dict__)
         try:
             with db.savepoint():
-                plans.add_action(db.session, found, code, fields, _actor())
+                plans.add_action(db.session, found, code, fields, acting_email())
         except UserError as exc:
-            errors[exc.field or "what"] = _sentence(str(exc))
+            errors[exc.field or "what"] = sentence(str(exc))
         else:
             flash(f"Action added to {code}.", "success")
             return redirect(url_for("admin.plan", cycle_id=found.id) + f"#actions-{code}", 303)
@@ -192,7 +179,7 @@ def new_action(cycle_id: int) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/plan/actions/<int:action_id>", methods=["GET", "POST"])
 def edit_action(cycle_id: int, action_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     action = plans.get_action(db.session, found, action_id)
     entry = plans.load_plan(db.session, found).entry(action.element_code)
     errors: dict[str, str] = {}
@@ -202,9 +189,9 @@ def edit_action(cycle_id: int, action_id: int) -> ResponseReturnValue:
         form = dict(fields.__dict__)
         try:
             with db.savepoint():
-                plans.update_action(db.session, found, action_id, fields, _actor())
+                plans.update_action(db.session, found, action_id, fields, acting_email())
         except UserError as exc:
-            errors[exc.field or "what"] = _sentence(str(exc))
+            errors[exc.field or "what"] = sentence(str(exc))
         else:
             flash("Action saved.", "success")
             return redirect(
@@ -215,11 +202,13 @@ def edit_action(cycle_id: int, action_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/plan/actions/<int:action_id>/notes")
 def add_action_note(cycle_id: int, action_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     action = plans.get_action(db.session, found, action_id)
     try:
         with db.savepoint():
-            plans.add_note(db.session, found, action_id, request.form.get("note", ""), _actor())
+            plans.add_note(
+                db.session, found, action_id, request.form.get("note", ""), acting_email()
+            )
     except UserError as exc:
         entry = plans.load_plan(db.session, found).entry(action.element_code)
         page = render_template(
@@ -229,7 +218,7 @@ def add_action_note(cycle_id: int, action_id: int) -> ResponseReturnValue:
             entry=entry,
             action=action,
             form=_form_of(action),
-            errors={"note": _sentence(str(exc))},
+            errors={"note": sentence(str(exc))},
             note_text=request.form.get("note", ""),
             statuses=list(ActionStatus),
             status_label=plans.status_label,
@@ -245,7 +234,7 @@ def add_action_note(cycle_id: int, action_id: int) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/you-said", methods=["GET", "POST"])
 def you_said_page(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     errors: dict[str, str] = {}
     words = you_said.get_follow_up(db.session, found)
     form = {"subject": words.subject, "opening": words.opening, "closing": words.closing}
@@ -253,9 +242,9 @@ def you_said_page(cycle_id: int) -> ResponseReturnValue:
         form = {k: request.form.get(k, "") for k in ("subject", "opening", "closing")}
         try:
             with db.savepoint():
-                you_said.save_words(db.session, found, **form, actor=_actor())
+                you_said.save_words(db.session, found, **form, actor=acting_email())
         except UserError as exc:
-            errors[exc.field or "subject"] = _sentence(str(exc))
+            errors[exc.field or "subject"] = sentence(str(exc))
         else:
             flash("Saved. The preview below shows the email as everyone will get it.", "success")
             return redirect(url_for("admin.you_said_page", cycle_id=found.id) + "#preview", 303)
@@ -280,12 +269,12 @@ def you_said_page(cycle_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/you-said/send")
 def send_you_said(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     try:
         with db.savepoint():
-            queued = you_said.send(db.session, found, _actor())
+            queued = you_said.send(db.session, found, acting_email())
     except UserError as exc:
-        flash(_sentence(str(exc)), "error")
+        flash(sentence(str(exc)), "error")
     else:
         flash(
             f"“You said, we did” will be emailed to {counted(queued, 'person', 'people')} "

@@ -8,21 +8,14 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from survey.admin import bp
-from survey.admin.auth import current_admin
+from survey.admin.auth import current_admin, visible_cycle
 from survey.db import db
 from survey.mail.outbox import send_report_link_again
 from survey.models import Cycle, CycleState
 from survey.reports.stored import get_report
-from survey.services import accounts, report_links, report_review
+from survey.services import report_links, report_review
 from survey.templating import counted
 from survey.timeutil import format_local, utcnow
-
-
-def _cycle(cycle_id: int) -> Cycle:
-    """A cycle this admin can see (else the blueprint's NotFound handler: 404). A refused
-    change raises UserError, which the blueprint's handler shows on the page the person goes
-    back to (survey/admin/views.py BACK_AFTER_REFUSAL)."""
-    return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
 
 
 def _back(cycle: Cycle, endpoint: str = "admin.cycle") -> ResponseReturnValue:
@@ -34,7 +27,7 @@ def _back(cycle: Cycle, endpoint: str = "admin.cycle") -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/report/hold")
 def hold_report(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     choice = request.form.get("hold", "")
     if choice not in ("yes", "no"):
         flash("Choose whether to hold the report for a review of its comments.", "error")
@@ -54,7 +47,7 @@ def hold_report(cycle_id: int) -> ResponseReturnValue:
 
 @bp.get("/cycles/<int:cycle_id>/report/review")
 def review_report(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if not found.is_report_held:
         flash("This cycle's report is not held for review.", "error")
         return _back(found)
@@ -78,7 +71,7 @@ def review_report(cycle_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/report/review/comments")
 def hide_comment(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     action = request.form.get("action", "")
     if action not in ("hide", "show"):
         abort(400)
@@ -100,7 +93,7 @@ def hide_comment(cycle_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/report/release")
 def release_report(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     hidden = report_review.release_report(db.session, found, current_admin().email)
     flash(
         f"Released with {counted(hidden, 'comment')} hidden. The report is being "
@@ -115,7 +108,7 @@ def release_report(cycle_id: int) -> ResponseReturnValue:
 
 @bp.get("/cycles/<int:cycle_id>/report/links")
 def report_links_page(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     return render_template(
         "admin/report_links.html",
         trust=found.trust,
@@ -130,7 +123,7 @@ def report_links_page(cycle_id: int) -> ResponseReturnValue:
 @bp.post("/cycles/<int:cycle_id>/report/links/<int:link_id>/send")
 def send_new_report_link(cycle_id: int, link_id: int) -> ResponseReturnValue:
     """Email the report again to a link's recipient, with a new link of their own."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     link = send_report_link_again(db.session, found, link_id, current_admin().email)
     flash(
         f"The report email will be sent to {link.recipient} again within a minute, with a "
@@ -142,7 +135,7 @@ def send_new_report_link(cycle_id: int, link_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/report/links/<int:link_id>/<any(renew, revoke):action>")
 def change_report_link(cycle_id: int, link_id: int, action: str) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     change = (
         report_links.renew_report_link if action == "renew" else report_links.revoke_report_link
     )

@@ -10,10 +10,13 @@ from flask import flash, g, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from survey.admin import bp
-from survey.admin.auth import current_admin  # importing auth registers require_admin first
+from survey.admin.auth import (
+    current_admin,  # importing auth registers require_admin first
+    visible_trust,
+)
 from survey.db import db
-from survey.models import AdminRole, Trust
-from survey.services import accounts, team
+from survey.models import AdminRole
+from survey.services import team
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -46,13 +49,9 @@ def _role_phrase(role: AdminRole) -> str:
     return "an admin" if role == AdminRole.ADMIN else "a viewer"
 
 
-def _trust(slug: str) -> Trust:
-    return accounts.get_visible_trust(db.session, current_admin(), slug)
-
-
 @bp.post("/trusts/<slug>/team/invite")
 def invite_member(slug: str) -> ResponseReturnValue:
-    found = _trust(slug)
+    found = visible_trust(slug)
     role = team.parse_role(request.form.get("role", ""))
     admin = team.invite_member(
         db.session,
@@ -72,7 +71,7 @@ def invite_member(slug: str) -> ResponseReturnValue:
 
 @bp.post("/trusts/<slug>/team/<int:admin_id>/role")
 def change_member_role(slug: str, admin_id: int) -> ResponseReturnValue:
-    found = _trust(slug)
+    found = visible_trust(slug)
     role = team.parse_role(request.form.get("role", ""))
     member = team.change_role(db.session, found, admin_id, role, current_admin().email)
     flash(f"{member.email} is now {_role_phrase(role)}.", "success")
@@ -81,7 +80,7 @@ def change_member_role(slug: str, admin_id: int) -> ResponseReturnValue:
 
 @bp.post("/trusts/<slug>/team/<int:admin_id>/remove")
 def remove_member(slug: str, admin_id: int) -> ResponseReturnValue:
-    found = _trust(slug)
+    found = visible_trust(slug)
     member = team.remove_member(db.session, found, admin_id, current_admin().email)
     flash(f"{member.email} no longer has access to {found.name}.", "success")
     if member.id == current_admin().id and not current_admin().is_superuser:

@@ -22,7 +22,7 @@ from werkzeug.exceptions import NotFound as PageNotFound
 import framework as fw
 from survey import queries
 from survey.admin import auth, bp, presenters  # noqa: F401 - importing auth registers sign-in and sign-out
-from survey.admin.auth import current_admin
+from survey.admin.auth import acting_email, current_admin, visible_cycle, visible_trust
 from survey.admin.forms import CycleForm, PersonForm, TrustForm, first_errors
 from survey.admin.pending import load_pending, sign_pending
 from survey.config import get_settings
@@ -53,7 +53,7 @@ from survey.services.frameworks import (
 )
 from survey.services.recipients import RecipientErrors
 from survey.services.recipients import decode as decode_recipients
-from survey.templating import counted
+from survey.templating import counted, sentence
 from survey.timeutil import (
     EARLIEST_YEAR,
     LATEST_YEAR,
@@ -62,23 +62,6 @@ from survey.timeutil import (
     time_zone_names,
     utcnow,
 )
-
-
-def _trust(slug: str) -> Trust:
-    return accounts.get_visible_trust(db.session, current_admin(), slug)
-
-
-def _cycle(cycle_id: int) -> Cycle:
-    return accounts.get_visible_cycle(db.session, current_admin(), cycle_id)
-
-
-def _actor() -> str:
-    return current_admin().email
-
-
-def _sentence(message: str) -> str:
-    message = message.strip()
-    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 def _to_cycle(cycle: Cycle, message: str, category: str) -> ResponseReturnValue:
@@ -115,7 +98,7 @@ def _refused(exc: UserError) -> ResponseReturnValue:
     """A service refused what was asked: nothing of it is kept; the reason is shown on the page
     the person goes back to."""
     db.session.rollback()
-    flash(_sentence(str(exc)), "error")
+    flash(sentence(str(exc)), "error")
     args = request.view_args or {}
     if "cycle_id" in args:
         endpoint = BACK_AFTER_REFUSAL.get(request.endpoint or "", "admin.cycle")
@@ -151,7 +134,7 @@ def create_trust() -> ResponseReturnValue:
                     db.session, current_admin(), form.name.data, form.timezone.data
                 )
         except UserError as exc:
-            errors[exc.field or "name"] = _sentence(str(exc))
+            errors[exc.field or "name"] = sentence(str(exc))
         else:
             flash(f"Trust “{trust.name}” created.", "success")
             return redirect(url_for("admin.trust", slug=trust.slug), code=303)
@@ -170,7 +153,7 @@ def create_trust() -> ResponseReturnValue:
 
 @bp.get("/trusts/<slug>")
 def trust(slug: str) -> ResponseReturnValue:
-    found = _trust(slug)
+    found = visible_trust(slug)
     return render_template(
         "admin/trust.html",
         trust=found,
@@ -182,7 +165,7 @@ def trust(slug: str) -> ResponseReturnValue:
 
 @bp.get("/trusts/<slug>/audit")
 def audit(slug: str) -> ResponseReturnValue:
-    found = _trust(slug)
+    found = visible_trust(slug)
     # A page number beyond what any trust's log could fill is simply an empty page.
     page = min(max(request.args.get("page", 1, type=int) or 1, 1), MAX_AUDIT_PAGE)
     events, has_more = queries.list_trust_audit(db.session, found, page)
@@ -215,7 +198,7 @@ def _line(text: str, number: int | None) -> str | None:
 @bp.route("/trusts/<slug>/frameworks", methods=["GET", "POST"])
 def frameworks(slug: str) -> ResponseReturnValue:
     """The frameworks a trust can use, and the form that adds one of its own."""
-    found = _trust(slug)
+    found = visible_trust(slug)
     context: dict[str, Any] = {"trust": found, "text": "", "error": None, "bad_line": None}
     if request.method == "POST":
         data, source = _framework_upload()
@@ -228,7 +211,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
                 checked = read_framework_upload(data, source)
                 with db.savepoint():
                     loaded, created = add_trust_framework(
-                        db.session, found, checked, source, _actor()
+                        db.session, found, checked, source, acting_email()
                     )
             except fw.FrameworkError as exc:
                 # The loader's own line, unchanged: it names the file, the line and the reason.
@@ -236,7 +219,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
                 if exc.line is not None:
                     context["bad_line"] = (exc.line, _line(text, exc.line))
             except UserError as exc:
-                context["error"] = _sentence(str(exc))
+                context["error"] = sentence(str(exc))
             else:
                 questions = loaded.question_count(fw.parse_scope("all"))
                 if created:
@@ -261,7 +244,7 @@ def frameworks(slug: str) -> ResponseReturnValue:
 @bp.get("/trusts/<slug>/frameworks/<key>")
 def framework_preview(slug: str, key: str) -> ResponseReturnValue:
     """What a respondent would be asked, for `?scope=start|all|1A,2B` (like `framework show`)."""
-    found = _trust(slug)
+    found = visible_trust(slug)
     loaded = get_trust_framework(db.session, found, key)
     scope_text = request.args.get("scope", "start")
     context: dict[str, Any] = {
@@ -274,7 +257,7 @@ def framework_preview(slug: str, key: str) -> ResponseReturnValue:
     try:
         context["preview"] = presenters.preview_framework(loaded, scope_text)
     except fw.FrameworkError as exc:
-        context["error"] = _sentence(exc.reason)
+        context["error"] = sentence(exc.reason)
     status = 422 if context["error"] else 200
     return render_template("admin/framework.html", **context), status
 
@@ -336,15 +319,15 @@ def _save_cycle_form(trust: Trust, cycle: Cycle | None) -> ResponseReturnValue:
         try:
             with db.savepoint():
                 if cycle is None:
-                    cycle = cycle_service.create_cycle(db.session, trust, settings, _actor())
+                    cycle = cycle_service.create_cycle(db.session, trust, settings, acting_email())
                     message = (
                         f"Draft cycle “{cycle.title}” created. Next, add the people to invite."
                     )
                 else:
-                    cycle_service.update_cycle(db.session, cycle, settings, _actor())
+                    cycle_service.update_cycle(db.session, cycle, settings, acting_email())
                     message = "Changes saved."
         except UserError as exc:
-            form.messages[exc.field or "title"] = _sentence(str(exc))
+            form.messages[exc.field or "title"] = sentence(str(exc))
         else:
             flash(message, "success")
             return redirect(url_for("admin.cycle", cycle_id=cycle.id), code=303)
@@ -354,7 +337,7 @@ def _save_cycle_form(trust: Trust, cycle: Cycle | None) -> ResponseReturnValue:
 
 @bp.route("/trusts/<slug>/cycles/new", methods=["GET", "POST"])
 def new_cycle(slug: str) -> ResponseReturnValue:
-    found = _trust(slug)
+    found = visible_trust(slug)
     if request.method == "POST":
         return _save_cycle_form(found, None)
     return _render_cycle_form(found, CycleForm.blank(), None)
@@ -362,7 +345,7 @@ def new_cycle(slug: str) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/edit", methods=["GET", "POST"])
 def edit_cycle(cycle_id: int) -> ResponseReturnValue:
-    cycle = _cycle(cycle_id)
+    cycle = visible_cycle(cycle_id)
     if not cycle.is_editable:
         flash("This cycle has been launched: its set-up can no longer be changed.", "error")
         return redirect(url_for("admin.cycle", cycle_id=cycle.id), code=303)
@@ -400,21 +383,21 @@ def _render_cycle(
 
 @bp.get("/cycles/<int:cycle_id>")
 def cycle(cycle_id: int) -> ResponseReturnValue:
-    return _render_cycle(_cycle(cycle_id))
+    return _render_cycle(visible_cycle(cycle_id))
 
 
 @bp.post("/cycles/<int:cycle_id>/extend")
 def extend(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     value = request.form.get("closes", "").strip()
     try:
         if not value:
             raise UserError("enter the new close date and time")
         closes_at = parse_datetime(value, found.trust.timezone)
         with db.savepoint():
-            cycle_service.extend_cycle(db.session, found, closes_at, _actor())
+            cycle_service.extend_cycle(db.session, found, closes_at, acting_email())
     except UserError as exc:
-        message = _sentence(str(exc))
+        message = sentence(str(exc))
         if isinstance(exc, DateOutOfRange):
             message = (
                 f"Enter the new close date between the years {EARLIEST_YEAR} and {LATEST_YEAR}"
@@ -425,9 +408,9 @@ def extend(cycle_id: int) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/close", methods=["GET", "POST"])
 def close(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if request.method == "POST":
-        cycle_service.close_cycle(db.session, found, _actor())
+        cycle_service.close_cycle(db.session, found, acting_email())
         return _to_cycle(
             found,
             "The cycle is closed and the responses are sealed. The report will be "
@@ -442,9 +425,9 @@ def close(cycle_id: int) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/launch", methods=["GET", "POST"])
 def launch(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if request.method == "POST":
-        cycle_service.launch_cycle(db.session, found, _actor())
+        cycle_service.launch_cycle(db.session, found, acting_email())
         if found.is_open:
             flash("Launched: the cycle is open and the invitations are being sent.", "success")
         else:
@@ -469,9 +452,9 @@ def launch(cycle_id: int) -> ResponseReturnValue:
 @bp.route("/cycles/<int:cycle_id>/remind", methods=["GET", "POST"])
 def remind(cycle_id: int) -> ResponseReturnValue:
     """Remind everyone who has not answered, now (at most once a day)."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if request.method == "POST":
-        remind_now(db.session, found, _actor())
+        remind_now(db.session, found, acting_email())
         # No count: with the response rates it would tell who is still to answer.
         return _to_cycle(
             found,
@@ -488,7 +471,7 @@ def remind(cycle_id: int) -> ResponseReturnValue:
 def copy_cycle(cycle_id: int) -> ResponseReturnValue:
     """A new draft from this cycle (its set-up, optionally its people), with it as the
     previous cycle."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     errors: dict[str, str] = {}
     title = request.form.get("title", "").strip()
     with_people = request.form.get("with_people") == "yes"
@@ -496,10 +479,10 @@ def copy_cycle(cycle_id: int) -> ResponseReturnValue:
         try:
             with db.savepoint():
                 copied = cycle_service.copy_cycle(
-                    db.session, found, _actor(), title=title, with_people=with_people
+                    db.session, found, acting_email(), title=title, with_people=with_people
                 )
         except UserError as exc:
-            errors[exc.field or ("with_people" if with_people else "title")] = _sentence(str(exc))
+            errors[exc.field or ("with_people" if with_people else "title")] = sentence(str(exc))
         else:
             flash(
                 f"Draft cycle “{copied.title}” created from “{found.title}”. "
@@ -523,7 +506,7 @@ def copy_cycle(cycle_id: int) -> ResponseReturnValue:
 @bp.route("/cycles/<int:cycle_id>/sender", methods=["GET", "POST"])
 def sender(cycle_id: int) -> ResponseReturnValue:
     """Who the invitations come from, where replies go, a personal note; with a preview."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     errors: dict[str, str] = {}
     if request.method == "POST":
         typed = cycle_service.Sender(
@@ -534,9 +517,9 @@ def sender(cycle_id: int) -> ResponseReturnValue:
         )
         try:
             with db.savepoint():
-                cycle_service.set_sender(db.session, found, typed, _actor())
+                cycle_service.set_sender(db.session, found, typed, acting_email())
         except UserError as exc:
-            errors[exc.field or "sender_name"] = _sentence(str(exc))
+            errors[exc.field or "sender_name"] = sentence(str(exc))
         else:
             flash("Saved: the invitations and reminders not yet sent will say this.", "success")
             return redirect(url_for("admin.sender", cycle_id=found.id), code=303)
@@ -594,7 +577,7 @@ def _preview_upload(cycle: Cycle, context: dict[str, Any]) -> None:
             return
         preview = presenters.preview_recipients(db.session, cycle, text)
     except UserError as exc:
-        context["error"] = _sentence(str(exc))
+        context["error"] = sentence(str(exc))
         return
     context["preview"] = preview
     if preview.is_valid:
@@ -604,7 +587,7 @@ def _preview_upload(cycle: Cycle, context: dict[str, Any]) -> None:
 @bp.route("/cycles/<int:cycle_id>/recipients", methods=["GET", "POST"])
 def recipients(cycle_id: int) -> ResponseReturnValue:
     """Upload or paste; the POST only checks and previews, it never saves."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     context: dict[str, Any] = {
         "trust": found.trust,
         "cycle": found,
@@ -622,7 +605,7 @@ def recipients(cycle_id: int) -> ResponseReturnValue:
 @bp.get("/cycles/<int:cycle_id>/recipients/template.csv")
 def recipients_template(cycle_id: int) -> ResponseReturnValue:
     """A CSV to fill in: the header, and one example row per group of this cycle."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     response = Response(recipient_service.template_csv(found), mimetype="text/csv")
     response.headers["Content-Disposition"] = 'attachment; filename="people-to-invite.csv"'
     return response
@@ -630,14 +613,16 @@ def recipients_template(cycle_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/recipients/confirm")
 def confirm_recipients(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     text = load_pending(request.form.get("pending", ""), found.id, current_admin().id)
     if text is None:
         flash("That preview has expired. Please upload the file again.", "error")
         return redirect(url_for("admin.recipients", cycle_id=found.id), code=303)
     try:
         with db.savepoint():
-            invitations = recipient_service.import_recipients(db.session, found, text, _actor())
+            invitations = recipient_service.import_recipients(
+                db.session, found, text, acting_email()
+            )
     except RecipientErrors:
         # Something changed since the preview (someone else added people): check again.
         preview = presenters.preview_recipients(db.session, found, text)
@@ -663,17 +648,17 @@ def _person(form: PersonForm) -> dict[str, str]:
 
 @bp.post("/cycles/<int:cycle_id>/recipients/add")
 def add_person(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     form = PersonForm(request.form)
     if not form.validate():
         return _render_invitations(found, first_errors(form), form.data, 422)
     try:
         with db.savepoint():
             invitation = recipient_service.add_one_person(
-                db.session, found, **_person(form), actor=_actor()
+                db.session, found, **_person(form), actor=acting_email()
             )
     except UserError as exc:
-        message = _sentence(str(exc))
+        message = sentence(str(exc))
         return _render_invitations(found, {exc.field or "email": message}, form.data, 422)
     when = "now" if found.is_open else "when the cycle opens"
     flash(f"{invitation.email} added; their invitation will be sent {when}.", "success")
@@ -701,13 +686,15 @@ def _render_invitations(
 
 @bp.get("/cycles/<int:cycle_id>/invitations")
 def invitations(cycle_id: int) -> ResponseReturnValue:
-    return _render_invitations(_cycle(cycle_id))
+    return _render_invitations(visible_cycle(cycle_id))
 
 
 @bp.post("/cycles/<int:cycle_id>/invitations/<int:invitation_id>/resend")
 def resend(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
-    invitation = recipient_service.resend_invitation(db.session, found, invitation_id, _actor())
+    found = visible_cycle(cycle_id)
+    invitation = recipient_service.resend_invitation(
+        db.session, found, invitation_id, acting_email()
+    )
     # The same words whether or not the person has answered: the page must not tell.
     flash(
         f"A fresh invitation email will be sent to {invitation.email}, unless they have "
@@ -720,7 +707,7 @@ def resend(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
 @bp.route("/cycles/<int:cycle_id>/invitations/<int:invitation_id>", methods=["GET", "POST"])
 def edit_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
     """Correct one person's name, email, group or school (before they answer or decline)."""
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     invitation = recipient_service.get_cycle_invitation(db.session, found, invitation_id)
     errors: dict[str, str] = {}
     person = {
@@ -738,12 +725,12 @@ def edit_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
             try:
                 with db.savepoint():
                     recipient_service.correct_invitation(
-                        db.session, found, invitation_id, **_person(form), actor=_actor()
+                        db.session, found, invitation_id, **_person(form), actor=acting_email()
                     )
             except UserError as exc:
                 if exc.field is None:
                     raise  # not about one field (the person has answered): the handler says so
-                errors[exc.field] = _sentence(str(exc))
+                errors[exc.field] = sentence(str(exc))
             else:
                 flash("Saved.", "success")
                 return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
@@ -760,8 +747,8 @@ def edit_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/invitations/<int:invitation_id>/remove")
 def remove_invitation(cycle_id: int, invitation_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
-    who = recipient_service.remove_invitation(db.session, found, invitation_id, _actor())
+    found = visible_cycle(cycle_id)
+    who = recipient_service.remove_invitation(db.session, found, invitation_id, acting_email())
     flash(f"{who} removed: their link no longer works and they are not counted.", "success")
     return redirect(url_for("admin.invitations", cycle_id=found.id), code=303)
 
@@ -775,7 +762,7 @@ def _report(cycle: Cycle) -> Report | None:
 
 @bp.get("/cycles/<int:cycle_id>/report")
 def report(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     compiled = _report(found)
     if compiled is None:
         abort(404, description="The report for this cycle has not been compiled yet.")
@@ -797,8 +784,8 @@ def report(cycle_id: int) -> ResponseReturnValue:
 
 @bp.post("/cycles/<int:cycle_id>/report/emails/<int:message_id>/resend")
 def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
-    row = outbox.resend_report_email(db.session, found, message_id, _actor())
+    found = visible_cycle(cycle_id)
+    row = outbox.resend_report_email(db.session, found, message_id, acting_email())
     flash(f"The report email to {row.recipient} will be sent again within a minute.", "success")
     if request.form.get("back") == "report" and _report(found) is not None:
         return redirect(url_for("admin.report", cycle_id=found.id), code=303)
@@ -808,12 +795,12 @@ def resend_report_email(cycle_id: int, message_id: int) -> ResponseReturnValue:
 @bp.get("/cycles/<int:cycle_id>/report/<name>")
 @writes_on_get  # each download is recorded in the audit log
 def download(cycle_id: int, name: str) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     compiled = _report(found)
     stored = compiled.file(name) if compiled is not None and name in REPORT_FILES else None
     if stored is None:
         abort(404)
-    record_event(db.session, _actor(), "report.download", cycle=found, detail=name)
+    record_event(db.session, acting_email(), "report.download", cycle=found, detail=name)
     response = Response(stored.content, mimetype=stored.content_type)
     filename = f"{found.trust.slug}-cycle-{found.id}-{name}"
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -822,9 +809,9 @@ def download(cycle_id: int, name: str) -> ResponseReturnValue:
 
 @bp.route("/cycles/<int:cycle_id>/purge", methods=["GET", "POST"])
 def purge(cycle_id: int) -> ResponseReturnValue:
-    found = _cycle(cycle_id)
+    found = visible_cycle(cycle_id)
     if request.method == "POST":
-        count = cycle_service.purge_cycle(db.session, found, _actor())
+        count = cycle_service.purge_cycle(db.session, found, acting_email())
         return _to_cycle(
             found,
             f"Names and email addresses removed from {counted(count, 'invitation')}.",

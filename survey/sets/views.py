@@ -7,9 +7,8 @@ from __future__ import annotations
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import NotFound as PageNotFound
-from werkzeug.wrappers import Response as WerkzeugResponse
 
-from survey.admin.auth import current_admin, require_admin
+from survey.admin.auth import current_admin, no_store, require_admin
 from survey.db import db
 from survey.errors import NotFound, UserError
 from survey.models import Cycle, LearningSet, SetKind, Trust
@@ -19,15 +18,12 @@ from survey.services import accounts
 from survey.services import sets as service
 from survey.services.frameworks import get_current_version, get_framework
 from survey.sets import bp
+from survey.templating import sentence
 
 bp.before_request(require_admin)
 
 
-@bp.after_request
-def _no_store(response: WerkzeugResponse) -> WerkzeugResponse:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers.setdefault("Pragma", "no-cache")
-    return response
+bp.after_request(no_store)
 
 
 @bp.errorhandler(NotFound)
@@ -39,8 +35,7 @@ def _not_found(exc: NotFound) -> ResponseReturnValue:
 @bp.errorhandler(UserError)
 def _refused(exc: UserError) -> ResponseReturnValue:
     db.session.rollback()
-    message = str(exc).strip()
-    flash(message[:1].upper() + message[1:].rstrip(".") + ".", "error")
+    flash(sentence(str(exc)), "error")
     args = request.view_args or {}
     if "set_id" in args:
         return redirect(url_for("sets.detail", set_id=args["set_id"]), code=303)
