@@ -70,13 +70,14 @@ def memory_by_mapping(pid: int, top: int = 12) -> list[tuple[str, float, float]]
     return [(name, round(rss, 1), round(pss, 1)) for name, (rss, pss) in ranked]
 
 
-def libraries_floor(env: dict[str, str], work: Path) -> dict[str, float]:
-    """The memory of a gunicorn worker (same settings, same preloading) whose app imports only
-    the third-party libraries mat-review's worker needs (bench/libs_floor_app.py), after it has
+def libraries_floor(env: dict[str, str], work: Path, app: str = "app") -> dict[str, float]:
+    """The memory of a gunicorn worker (same settings, same preloading) whose app uses only the
+    third-party libraries mat-review's worker needs (bench/libs_floor_app.py: `app` imports
+    them, `working_app` also makes them do the respondent path's library work), after it has
     served a few requests."""
-    pid_file = work / "floor.pid"
+    pid_file = work / f"floor-{app}.pid"
     with gunicorn(
-        "libs_floor_app:app",
+        f"libs_floor_app:{app}",
         env,
         workers=1,
         chdir=Path(__file__).parent,
@@ -120,6 +121,7 @@ def worker_benchmark(quick: bool) -> dict[str, Any]:
         with app.app_context():
             db.engine.dispose()
         floor = libraries_floor(env, work)
+        working = libraries_floor(env, work, "working_app")
     served = {name: int(figures["requests"]) for name, figures in stats.items()}
     return {
         "seconds": seconds,
@@ -134,6 +136,10 @@ def worker_benchmark(quick: bool) -> dict[str, Any]:
         "libraries_floor_rss_mb": floor["rss"],
         "libraries_floor_pss_mb": floor["pss"],
         "ratio_to_floor": memory["rss"] / floor["rss"],
+        "working_floor_rss_mb": working["rss"],
+        "working_floor_pss_mb": working["pss"],
+        "working_floor_uss_mb": working["uss"],
+        "ratio_to_working_floor": memory["rss"] / working["rss"],
         "target": {"rss_mb_below": TARGET_RSS_MB},
         "met": {"rss": memory["rss"] < TARGET_RSS_MB},
     }

@@ -19,12 +19,18 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from sqlalchemy.orm import configure_mappers
+
+import framework as fw
 from survey.db import db
 
 preload_app = True
 
 
 def pre_fork(server: Any, worker: Any) -> None:
+    configure_mappers()  # once: later calls find nothing left to configure
+    for key in fw.builtin_keys():
+        fw.load_builtin(key)  # cached for the process, so inherited by every worker
     gc.collect()
     gc.freeze()
 

@@ -17,14 +17,19 @@ from survey import gunicorn_config
 from survey.gunicorn_config import post_fork, preload_app
 
 __all__ = ["post_fork", "post_request", "pre_fork", "preload_app"]
-# Whether the master had loaded the app's views when it forked this worker (set in the master).
+# Whether the master had loaded the app's views when it forked this worker, and whether every
+# ORM mapper was configured there (set in the master).
 _app_loaded_before_fork = False
+_mappers_configured_before_fork = False
 
 
 def pre_fork(server: Any, worker: Any) -> None:
-    global _app_loaded_before_fork
+    global _app_loaded_before_fork, _mappers_configured_before_fork
     _app_loaded_before_fork = "survey.respond.views" in sys.modules
     gunicorn_config.pre_fork(server, worker)
+    from survey.models import Base
+
+    _mappers_configured_before_fork = all(m.configured for m in Base.registry.mappers)
 
 
 def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> None:
@@ -33,6 +38,7 @@ def post_request(worker: Any, req: Any, environ: dict[str, Any], resp: Any) -> N
         "path": req.path,
         "modules": sorted(sys.modules),
         "app_loaded_before_fork": _app_loaded_before_fork,
+        "mappers_configured_before_fork": _mappers_configured_before_fork,
         "frozen_objects": gc.get_freeze_count(),  # objects the master froze before forking
     }
     target = Path(os.environ["MAT_REVIEW_TEST_FOOTPRINT"])

@@ -78,3 +78,5 @@ def test_a_worker_that_served_the_respondents_path_has_not_imported_pandas_or_th
     # copy-on-write pages of survey.gunicorn_config), not an app of its own.
     assert seen["app_loaded_before_fork"] is True
     assert seen["frozen_objects"] > 10_000, seen["frozen_objects"]
+    # The master configured the ORM's mappers before forking, so no worker builds its own copy.
+    assert seen["mappers_configured_before_fork"] is True
