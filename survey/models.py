@@ -226,6 +226,10 @@ TRANSITIONS_FROM: dict[str, tuple[CycleState, ...]] = {
     "report on": (CycleState.CLOSED,),
 }
 
+# The trust-wide column of a report (every shown group together): its key, which no group may
+# use, and its name. Stored as a report figure's group_key too.
+ALL_SHOWN = "all"
+ALL_SHOWN_LABEL = "All shown groups"
 DEFAULT_GROUPS: tuple[tuple[str, str], ...] = (
     ("executive", "Executive leaders and chair"),
     ("headteacher", "Headteachers"),

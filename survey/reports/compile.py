@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy.orm import Session
 
@@ -30,12 +30,12 @@ from survey.reports.figures import (
     scope_notes,
 )
 from survey.reports.inputs import load_inputs
+from survey.reports.means import TOP_N, average, format_mean, round_mean
 from survey.reports.model import (
     AGREEMENT_SHARE,
     ALL,
     DISAGREEMENT_GAP,
     OTHER,
-    TOP_N,
     Cell,
     Column,
     ColumnKind,
@@ -49,7 +49,6 @@ from survey.reports.model import (
     LastYearPriority,
     Movement,
     RankGroup,
-    format_mean,
 )
 from survey.reports.rankings import perception_gap, rank
 from survey.timeutil import utcnow
@@ -187,15 +186,12 @@ def last_year_priorities(
 
 def mean_of_group_means(report: ElementReport, columns: list[Column]) -> str:
     """The shown groups' means (as printed) averaged with equal weight, rounded half up."""
-    means = [
+    equal = average(
         Decimal(report.cells[c.key].mean_text)
         for c in columns
         if c.kind == "group" and c.is_shown and report.cells[c.key].mean_text
-    ]
-    if not means:
-        return ""
-    average = sum(means, Decimal(0)) / len(means)
-    return str(average.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    )
+    return round_mean(equal) if equal is not None else ""
 
 
 def compile_cycle(session: Session, cycle: Cycle) -> CycleReport:

@@ -36,6 +36,8 @@ import numpy as np
 import pandas as pd
 
 import framework as fw
+from survey.models import ALL_SHOWN_LABEL
+from survey.reports.means import format_mean
 from survey.reports.model import (
     ALL,
     OTHER,
@@ -45,7 +47,6 @@ from survey.reports.model import (
     ElementReport,
     GroupInfo,
     Movement,
-    format_mean,
 )
 from survey.templating import counted
 
@@ -182,7 +183,7 @@ def compute_figures(inputs: CycleInputs, elements: Sequence[fw.Element]) -> Figu
     columns.append(
         Column(
             ALL,
-            "All shown groups",
+            ALL_SHOWN_LABEL,
             "all",
             shown_total,
             bool(shown),

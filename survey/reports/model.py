@@ -7,20 +7,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
 import framework as fw
-from survey.models import comment_threshold
+from survey.models import ALL_SHOWN, comment_threshold
 from survey.queries import GroupCounts
+from survey.reports.means import format_mean
 from survey.services.plans import PastPriority
 
 if TYPE_CHECKING:
     import pandas as pd
 
 OTHER = "_other"  # not a possible group key (keys start with a letter or digit)
-ALL = "all"  # reserved: no group may use it
-TOP_N = 3
+ALL = ALL_SHOWN  # reserved: no group may use it
 # A perception gap worth a discussion: at least half a band between two groups' means.
 DISAGREEMENT_GAP = 0.5
 # A strength needs more than this share of the rated answers in the upper half of the scale.
@@ -340,10 +340,3 @@ class CycleReport:
 
     def column(self, key: str) -> Column:
         return next(c for c in self.columns if c.key == key)
-
-
-def format_mean(score_total: int, rated: int) -> str:
-    if not rated:
-        return ""
-    exact = Decimal(score_total) / Decimal(rated)
-    return str(exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))

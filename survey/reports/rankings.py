@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import framework as fw
+from survey.reports.means import TOP_N
 from survey.reports.model import (
     AGREEMENT_SHARE,
     DISAGREEMENT_GAP,
-    TOP_N,
     Column,
     ElementReport,
     Gap,

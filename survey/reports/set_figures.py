@@ -21,13 +21,15 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import framework as fw
 from survey.models import (
+    ALL_SHOWN,
+    ALL_SHOWN_LABEL,
     DEFAULT_GROUPS,
     BenchmarkOptIn,
     Cycle,
@@ -37,24 +39,13 @@ from survey.models import (
     ReportFigure,
     SetShare,
 )
+from survey.reports.means import TOP_N, average, format_mean, round_mean
 from survey.services.frameworks import get_framework
 from survey.services.sets import MIN_BENCHMARK_TRUSTS, MIN_SHARERS, shares_of
 
-ALL = "all"
-TOP_N = 3
 # A group kind is compared across the set only where at least this many trusts show it.
 MIN_TRUSTS_PER_GROUP_KIND = 3
 DEFAULT_LABELS = dict(DEFAULT_GROUPS)
-TWO_PLACES = Decimal("0.01")
-
-
-def round_half_up(value: Decimal) -> str:
-    return str(value.quantize(TWO_PLACES, rounding=ROUND_HALF_UP))
-
-
-def average(means: Iterable[Decimal]) -> Decimal | None:
-    values = list(means)
-    return sum(values, Decimal(0)) / len(values) if values else None
 
 
 # -- the stored figures -------------------------------------------------------------------------
@@ -109,10 +100,10 @@ def shareable(figures: Iterable[Figure], min_group_size: int) -> list[Figure]:
     and then the 'all' figure recomputed over the groups that remain, so that it holds no
     answer of that group either."""
     figures = list(figures)
-    small = {f.group for f in figures if f.group != ALL and f.responses < min_group_size}
+    small = {f.group for f in figures if f.group != ALL_SHOWN and f.responses < min_group_size}
     if not small:
         return figures
-    kept = [f for f in figures if f.group != ALL and f.group not in small]
+    kept = [f for f in figures if f.group != ALL_SHOWN and f.group not in small]
     out = list(kept)
     by_element: dict[str, list[Figure]] = defaultdict(list)
     for f in kept:
@@ -123,13 +114,13 @@ def shareable(figures: Iterable[Figure], min_group_size: int) -> list[Figure]:
         out.append(
             Figure(
                 element=code,
-                group=ALL,
-                label="All shown groups",
+                group=ALL_SHOWN,
+                label=ALL_SHOWN_LABEL,
                 responses=sum(f.responses for f in groups),
                 rated=rated,
                 score_total=total,
                 dont_know=sum(f.dont_know for f in groups),
-                mean=round_half_up(Decimal(total) / Decimal(rated)) if rated else "",
+                mean=format_mean(total, rated),
             )
         )
     return out
@@ -146,14 +137,14 @@ class TrustFigures:
         return cls({(f.element, f.group): f for f in figures})
 
     def overall(self, code: str) -> Decimal | None:
-        figure = self.figures.get((code, ALL))
+        figure = self.figures.get((code, ALL_SHOWN))
         return figure.value if figure is not None else None
 
     def groups(self, code: str) -> list[Figure]:
         return [
             f
             for (c, g), f in self.figures.items()
-            if c == code and g != ALL and f.value is not None
+            if c == code and g != ALL_SHOWN and f.value is not None
         ]
 
 
@@ -255,7 +246,7 @@ class Cell:
 def _cell(scale: fw.Scale, value: Decimal | None) -> Cell:
     if value is None:
         return Cell("", None)
-    text = round_half_up(value)
+    text = round_mean(value)
     return Cell(text, scale.level_for_mean(float(text)))
 
 
@@ -419,7 +410,7 @@ def compute_set_report(name: str, framework: fw.Framework, trusts: list[SharedTr
                 for t, c in zip(trusts, cells, strict=True)
                 if c.mean and Decimal(c.mean) == best
             ]
-            row.leader_mean = round_half_up(best)
+            row.leader_mean = round_mean(best)
             report.elements.append(row)
     report.strengths = _ranked(report.elements, highest=True)
     report.priorities = _ranked(report.elements, highest=False, leave_out=report.strengths)
@@ -433,9 +424,7 @@ def compute_set_report(name: str, framework: fw.Framework, trusts: list[SharedTr
             before, now = trust.previous.overall(code), trust.current.overall(code)
             if before is not None and now is not None:
                 report.movement.append(
-                    MovementRow(
-                        trust.display, row.element, round_half_up(before), round_half_up(now)
-                    )
+                    MovementRow(trust.display, row.element, round_mean(before), round_mean(now))
                 )
                 moved = True
         if moved:
@@ -451,7 +440,7 @@ def _group_kinds(
     labels: dict[str, str] = {}
     for index, trust in enumerate(trusts):
         for (_, group), figure in trust.current.figures.items():
-            if group != ALL and figure.value is not None:
+            if group != ALL_SHOWN and figure.value is not None:
                 keys[group].add(index)
                 if trust.as_name:
                     labels.setdefault(group, figure.label)
@@ -500,12 +489,12 @@ def _disagreements(trusts: list[SharedTrust], elements: list[fw.Element]) -> lis
             Disagreement(
                 trust=trust.display,
                 element=element,
-                gap=round_half_up(size),
+                gap=round_mean(size),
                 high=trust.group_label(high),
                 high_mean=high.mean,
                 low=trust.group_label(low),
                 low_mean=low.mean,
-                set_gap=round_half_up(set_gap) if set_gap is not None else "",
+                set_gap=round_mean(set_gap) if set_gap is not None else "",
             )
         )
     return result
@@ -588,7 +577,7 @@ def compute_peer_review(
                 continue
             columns = []
             for trust, value in zip(trusts, overall, strict=True):
-                column = [PeerCell("All shown groups", _cell(scale, value))]
+                column = [PeerCell(ALL_SHOWN_LABEL, _cell(scale, value))]
                 column += [
                     PeerCell(trust.group_label(f), _cell(scale, f.value))
                     for f in trust.current.groups(element.code)
@@ -604,7 +593,7 @@ def compute_peer_review(
         if spread > 0:
             picked[element.code] = Challenge(
                 element,
-                f"The trusts' ratings differ most here ({round_half_up(spread)} between the "
+                f"The trusts' ratings differ most here ({round_mean(spread)} between the "
                 "highest and lowest trust-wide means).",
                 element.questions,
             )
@@ -618,7 +607,7 @@ def compute_peer_review(
         if best is not None and best[0] > 0 and best[1].code not in picked:
             picked[best[1].code] = Challenge(
                 best[1],
-                f"{trust.display}'s groups disagree most here (a gap of {round_half_up(best[0])}).",
+                f"{trust.display}'s groups disagree most here (a gap of {round_mean(best[0])}).",
                 best[1].questions,
             )
     order = {e.element.code: i for i, e in enumerate(review.elements)}
@@ -720,7 +709,7 @@ def benchmark_rows(session: Session, framework_key: str) -> list[tuple[int, str,
         (report_trust[rid], f.element, f.mean)
         for rid, found in figures.items()
         for f in shareable(found, minimum[rid])
-        if f.group == ALL and f.mean
+        if f.group == ALL_SHOWN and f.mean
     ]
 
 
@@ -766,7 +755,7 @@ def positions(
             continue
         q = table.quartiles.get(element.code) if table.is_shown else None
         result.append(
-            BenchmarkPosition(element, round_half_up(value), q, quarter_of(value, q) if q else None)
+            BenchmarkPosition(element, round_mean(value), q, quarter_of(value, q) if q else None)
         )
     return result
 

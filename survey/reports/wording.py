@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from survey.reports.means import TOP_N
 from survey.reports.model import (
     AGREEMENT_SHARE,
     ALL,
     DISAGREEMENT_GAP,
-    TOP_N,
     Finding,
     Movement,
     RankGroup,

@@ -15,6 +15,7 @@ import framework as fw
 from survey.errors import NotFound, UserError
 from survey.mail.outbox import enqueue_invitations
 from survey.models import (
+    ALL_SHOWN,
     DEFAULT_GROUPS,
     DEFAULT_REMINDER_DAYS,
     AuditEvent,
@@ -209,9 +210,10 @@ def _check_settings(session: Session, trust: Trust, settings: CycleSettings) -> 
         check_length(group.label, Group.label, f"group {group.key!r}: its name", field="groups")
     if len(set(keys)) != len(keys):
         raise UserError("two groups have the same key", field="groups")
-    if "all" in keys:
+    if ALL_SHOWN in keys:
         raise UserError(
-            "'all' is reserved for the trust-wide column; choose another group key", field="groups"
+            f"'{ALL_SHOWN}' is reserved for the trust-wide column; choose another group key",
+            field="groups",
         )
     row = get_current_version(session, settings.framework_key, trust)
     loaded = get_framework(session, row.key, row.version)

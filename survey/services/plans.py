@@ -23,6 +23,8 @@ import framework as fw
 from survey.errors import NotFound, UserError
 from survey.models import (
     ACTION_STATUS_LABELS,
+    ALL_SHOWN,
+    ALL_SHOWN_LABEL,
     ActionNote,
     ActionStatus,
     Cycle,
@@ -40,8 +42,6 @@ WHAT_MAX = 2000
 OWNER_MAX = 200
 MEASURE_MAX = 2000
 NOTE_MAX = 2000
-ALL_SHOWN = "all"
-ALL_SHOWN_LABEL = "All shown groups"
 
 
 # -- the stored report's figures ----------------------------------------------------------------
