@@ -9,6 +9,7 @@ A viewer reads all of it; `survey.admin.team.refuse_viewer_changes` refuses thei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Response, abort, flash, g, redirect, render_template, request, url_for
@@ -123,6 +124,7 @@ def _action_page(
     action: PlanAction | None,
     form: dict[str, Any],
     errors: dict[str, str],
+    note_text: str = "",
 ) -> ResponseReturnValue:
     page = render_template(
         "admin/plan_action.html",
@@ -132,6 +134,7 @@ def _action_page(
         action=action,
         form=form,
         errors=errors,
+        note_text=note_text,
         statuses=list(ActionStatus),
         status_label=plans.status_label,
         note_max=plans.NOTE_MAX,
@@ -151,6 +154,32 @@ def _form_of(action: PlanAction | None) -> dict[str, Any]:
     }
 
 
+def _action_form(
+    cycle: Cycle,
+    entry: plans.PlanEntry,
+    action: PlanAction | None,
+    save: Callable[[plans.ActionFields], object],
+    saved: str,
+) -> ResponseReturnValue:
+    """An action's form: on POST `save` the fields (in a savepoint), then back to the element's
+    actions on the plan, or the form again with the refusal at its field."""
+    errors: dict[str, str] = {}
+    form = _form_of(action)
+    if request.method == "POST":
+        fields = _action_fields()
+        form = dict(fields.__dict__)
+        try:
+            with db.savepoint():
+                save(fields)
+        except UserError as exc:
+            errors[exc.field or "what"] = sentence(str(exc))
+        else:
+            flash(saved, "success")
+            anchor = f"#actions-{entry.element.code}"
+            return redirect(url_for("admin.plan", cycle_id=cycle.id) + anchor, 303)
+    return _action_page(cycle, entry, action, form, errors)
+
+
 @bp.route("/cycles/<int:cycle_id>/plan/actions/new", methods=["GET", "POST"])
 def new_action(cycle_id: int) -> ResponseReturnValue:
     found = visible_cycle(cycle_id)
@@ -161,20 +190,13 @@ def new_action(cycle_id: int) -> ResponseReturnValue:
         entry = plans.load_plan(db.session, found).entry(code)
     except UserError:
         abort(404)
-    errors: dict[str, str] = {}
-    form = _form_of(None)
-    if request.method == "POST":
-        fields = _action_fields()
-        form = dict(fields.__dict__)
-        try:
-            with db.savepoint():
-                plans.add_action(db.session, found, code, fields, acting_email())
-        except UserError as exc:
-            errors[exc.field or "what"] = sentence(str(exc))
-        else:
-            flash(f"Action added to {code}.", "success")
-            return redirect(url_for("admin.plan", cycle_id=found.id) + f"#actions-{code}", 303)
-    return _action_page(found, entry, None, form, errors)
+    return _action_form(
+        found,
+        entry,
+        None,
+        lambda fields: plans.add_action(db.session, found, code, fields, acting_email()),
+        f"Action added to {code}.",
+    )
 
 
 @bp.route("/cycles/<int:cycle_id>/plan/actions/<int:action_id>", methods=["GET", "POST"])
@@ -182,22 +204,13 @@ def edit_action(cycle_id: int, action_id: int) -> ResponseReturnValue:
     found = visible_cycle(cycle_id)
     action = plans.get_action(db.session, found, action_id)
     entry = plans.load_plan(db.session, found).entry(action.element_code)
-    errors: dict[str, str] = {}
-    form = _form_of(action)
-    if request.method == "POST":
-        fields = _action_fields()
-        form = dict(fields.__dict__)
-        try:
-            with db.savepoint():
-                plans.update_action(db.session, found, action_id, fields, acting_email())
-        except UserError as exc:
-            errors[exc.field or "what"] = sentence(str(exc))
-        else:
-            flash("Action saved.", "success")
-            return redirect(
-                url_for("admin.plan", cycle_id=found.id) + f"#actions-{action.element_code}", 303
-            )
-    return _action_page(found, entry, action, form, errors)
+    return _action_form(
+        found,
+        entry,
+        action,
+        lambda fields: plans.update_action(db.session, found, action_id, fields, acting_email()),
+        "Action saved.",
+    )
 
 
 @bp.post("/cycles/<int:cycle_id>/plan/actions/<int:action_id>/notes")
@@ -211,20 +224,10 @@ def add_action_note(cycle_id: int, action_id: int) -> ResponseReturnValue:
             )
     except UserError as exc:
         entry = plans.load_plan(db.session, found).entry(action.element_code)
-        page = render_template(
-            "admin/plan_action.html",
-            trust=found.trust,
-            cycle=found,
-            entry=entry,
-            action=action,
-            form=_form_of(action),
-            errors={"note": sentence(str(exc))},
-            note_text=request.form.get("note", ""),
-            statuses=list(ActionStatus),
-            status_label=plans.status_label,
-            note_max=plans.NOTE_MAX,
+        errors = {"note": sentence(str(exc))}
+        return _action_page(
+            found, entry, action, _form_of(action), errors, request.form.get("note", "")
         )
-        return page, 422
     flash("Progress note added.", "success")
     return redirect(url_for("admin.edit_action", cycle_id=found.id, action_id=action_id), 303)
 
