@@ -27,10 +27,14 @@ from survey.db import db
 preload_app = True
 
 
-def pre_fork(server: Any, worker: Any) -> None:
-    configure_mappers()  # once: later calls find nothing left to configure
+def when_ready(server: Any) -> None:
+    """Once, in the master, after the app is loaded and before the first worker is forked."""
+    configure_mappers()
     for key in fw.builtin_keys():
         fw.load_builtin(key)  # cached for the process, so inherited by every worker
+
+
+def pre_fork(server: Any, worker: Any) -> None:
     gc.collect()
     gc.freeze()
 

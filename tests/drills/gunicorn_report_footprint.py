@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from survey import gunicorn_config
-from survey.gunicorn_config import post_fork, preload_app
+from survey.gunicorn_config import post_fork, preload_app, when_ready
 
-__all__ = ["post_fork", "post_request", "pre_fork", "preload_app"]
+__all__ = ["post_fork", "post_request", "pre_fork", "preload_app", "when_ready"]
 # Whether the master had loaded the app's views when it forked this worker, and whether every
 # ORM mapper was configured there (set in the master).
 _app_loaded_before_fork = False
