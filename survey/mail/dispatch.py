@@ -394,6 +394,13 @@ def _cancel_reason(session: Session, row: OutboxMessage) -> str | None:
     return None
 
 
+def _from_cycle(cycle: Cycle, sender: str) -> tuple[str, str]:
+    """The From and Reply-To of a cycle's mail to its people: from the person the cycle names
+    (replies go to them), else the service's own `sender` with no Reply-To."""
+    shown = cycle.sender_display_name
+    return (sender_header(sender, shown), cycle.reply_to or "") if shown else (sender, "")
+
+
 def _prepare(
     session: Session, row_id: int, token: str, at: datetime, lease: timedelta
 ) -> tuple[EmailMessage, str, MessageKind, int | None] | str | None:
@@ -428,10 +435,7 @@ def _prepare(
         invitation = session.get(Invitation, row.invitation_id)
         assert invitation is not None
         text, html_body = fill_link(text, html_body, mint_link(session, invitation))
-        shown = invitation.cycle.sender_display_name
-        if shown:  # from the person the cycle names, replies to them
-            sender = sender_header(sender, shown)
-            reply_to = invitation.cycle.reply_to or ""
+        sender, reply_to = _from_cycle(invitation.cycle, sender)
     elif row.kind in ADMIN_LINK_KINDS:
         # The link's 15 minutes (or its purpose's lifetime) start now, when it is sent.
         admin = find_admin_by_address(session, str(row.recipient))
@@ -439,12 +443,10 @@ def _prepare(
         link = mint_admin_link(session, admin, ADMIN_LINK_PURPOSES[row.kind], at)
         text, html_body = fill_link(text, html_body, link)
     elif row.kind == MessageKind.FOLLOW_UP and row.cycle_id is not None:
-        # "You said, we did" comes from the person the invitations came from, if one is named.
+        # "You said, we did" comes from whoever the invitations came from.
         cycle = session.get(Cycle, row.cycle_id)
-        shown = cycle.sender_display_name if cycle is not None else None
-        if cycle is not None and shown:
-            sender = sender_header(sender, shown)
-            reply_to = cycle.reply_to or ""
+        if cycle is not None:
+            sender, reply_to = _from_cycle(cycle, sender)
     elif row.kind == MessageKind.REPORT:
         attachments = _report_attachments(session, row)
         if LINK_PLACEHOLDER in text and row.cycle_id is not None:
