@@ -37,7 +37,7 @@ from survey.models import (
     Report,
     ReportFile,
 )
-from survey.queries import GroupCounts, group_counts
+from survey.queries import GroupCounts, group_counts, total_counts
 from survey.services import plans
 from survey.services.audit import record_event
 from survey.timeutil import utcnow
@@ -167,11 +167,11 @@ class Rates:
 
 def response_rates(session: Session, cycle: Cycle) -> Rates:
     counts = [c.masked(cycle.min_group_size) for c in group_counts(session, cycle)]
-    masked = any(c.is_masked for c in counts)
+    totals = total_counts(counts)
     return Rates(
         groups=counts,
-        invited=sum(c.invited for c in counts),
-        completed=None if masked else sum(c.completed for c in counts),
+        invited=totals.invited,
+        completed=None if totals.is_partial else totals.completed,
         threshold=cycle.min_group_size,
     )
 
