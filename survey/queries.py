@@ -20,6 +20,7 @@ from survey.models import (
     MessageKind,
     OutboxMessage,
     OutboxStatus,
+    Report,
     Trust,
 )
 from survey.timeutil import get_zone
@@ -295,3 +296,8 @@ def list_previous_cycle_choices(session: Session, trust: Trust, cycle: Cycle | N
     if cycle is not None:
         query = query.where(Cycle.id != cycle.id)
     return list(session.scalars(query))
+
+
+def has_report(session: Session, cycle: Cycle) -> bool:
+    """Whether the cycle's report has been compiled and stored."""
+    return session.scalar(select(Report.id).where(Report.cycle_id == cycle.id)) is not None

@@ -20,6 +20,7 @@ from survey.admin.auth import acting_email, visible_cycle
 from survey.db import db, writes_on_get
 from survey.errors import UserError
 from survey.models import ActionStatus, Cycle, PlanAction
+from survey.queries import has_report
 from survey.reports.plan import CONTENT_TYPES, PLAN_FILES, render_plan_file
 from survey.services import plans, you_said
 from survey.services.audit import record_event
@@ -38,7 +39,7 @@ def _no_report(cycle: Cycle) -> ResponseReturnValue:
 @bp.route("/cycles/<int:cycle_id>/plan", methods=["GET", "POST"])
 def plan(cycle_id: int) -> ResponseReturnValue:
     found = visible_cycle(cycle_id)
-    if not plans.has_report(db.session, found):
+    if not has_report(db.session, found):
         return _no_report(found)
     errors: dict[str, str] = {}
     typed: dict[str, plans.AgreedEntry] = {}
@@ -95,7 +96,7 @@ def plan_download(cycle_id: int, name: str) -> ResponseReturnValue:
     found = visible_cycle(cycle_id)
     if name not in PLAN_FILES:
         abort(404)
-    if not plans.has_report(db.session, found):
+    if not has_report(db.session, found):
         return _no_report(found)
     content = render_plan_file(plans.load_plan(db.session, found), name)
     record_event(db.session, acting_email(), "plan.download", cycle=found, detail=name)
@@ -183,7 +184,7 @@ def _action_form(
 @bp.route("/cycles/<int:cycle_id>/plan/actions/new", methods=["GET", "POST"])
 def new_action(cycle_id: int) -> ResponseReturnValue:
     found = visible_cycle(cycle_id)
-    if not plans.has_report(db.session, found):
+    if not has_report(db.session, found):
         return _no_report(found)
     code = request.values.get("element", "")
     try:
@@ -253,7 +254,7 @@ def you_said_page(cycle_id: int) -> ResponseReturnValue:
             return redirect(url_for("admin.you_said_page", cycle_id=found.id) + "#preview", 303)
     refusal = you_said.refusal(db.session, found)
     preview = None
-    if plans.has_report(db.session, found):
+    if has_report(db.session, found):
         preview = you_said.render_message(db.session, found)
     page = render_template(
         "admin/plan_you_said.html",

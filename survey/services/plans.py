@@ -33,6 +33,7 @@ from survey.models import (
     Report,
     ReportFile,
 )
+from survey.queries import has_report
 from survey.services.audit import record_event
 from survey.services.frameworks import get_cycle_framework, get_cycle_scope
 from survey.timeutil import utcnow
@@ -65,10 +66,6 @@ class Figure:
         if self.level is None:
             return "No ratings"
         return f"{self.level.label} ({self.mean_text})"
-
-
-def has_report(session: Session, cycle: Cycle) -> bool:
-    return session.scalar(select(Report.id).where(Report.cycle_id == cycle.id)) is not None
 
 
 def ensure_plannable(session: Session, cycle: Cycle) -> None:

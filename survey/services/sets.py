@@ -40,6 +40,7 @@ from survey.models import (
     Trust,
     trust_admins,
 )
+from survey.queries import has_report
 from survey.services.accounts import find_admin
 from survey.services.audit import record_event
 from survey.services.limits import check_length
@@ -251,8 +252,7 @@ def invite_trust(
         membership.invited_at = utcnow()
         membership.answered_at = None
     else:
-        if lset.is_peer_review and len(lset.memberships) >= PEER_REVIEW_MAX_TRUSTS:
-            raise UserError(f"a peer review is between at most {PEER_REVIEW_MAX_TRUSTS} trusts")
+        _ensure_room(lset, len(lset.memberships))
         used = {m.letter for m in lset.memberships}
         free = [x for x in _letters() if x not in used]
         # A single letter while one is free (Trust C), then two (Trust AB); at random.
@@ -289,6 +289,12 @@ def invite_trust(
     return membership
 
 
+def _ensure_room(lset: LearningSet, taken: int) -> None:
+    """A peer review is between at most PEER_REVIEW_MAX_TRUSTS trusts; `taken` places are."""
+    if lset.is_peer_review and taken >= PEER_REVIEW_MAX_TRUSTS:
+        raise UserError(f"a peer review is between at most {PEER_REVIEW_MAX_TRUSTS} trusts")
+
+
 def _membership(lset: LearningSet, trust: Trust) -> SetMembership:
     membership = lset.membership_of(trust)
     if membership is None:
@@ -303,8 +309,8 @@ def answer_invitation(
     membership = _membership(lset, trust)
     action = "accept" if accept else "decline"
     membership.ensure_can(action)
-    if accept and lset.is_peer_review and len(lset.accepted) >= PEER_REVIEW_MAX_TRUSTS:
-        raise UserError(f"a peer review is between at most {PEER_REVIEW_MAX_TRUSTS} trusts")
+    if accept:
+        _ensure_room(lset, len(lset.accepted))
     membership.state = MembershipState.ACCEPTED if accept else MembershipState.DECLINED
     membership.answered_at = utcnow()
     record_event(session, admin.email, f"set.{action}", trust=trust, detail=f"set {lset.id}")
@@ -348,8 +354,7 @@ def share_cycle(
         raise UserError(
             f"this set compares {lset.framework_key} cycles; this cycle is {cycle.framework_key}"
         )
-    has_report = session.scalar(select(Report.id).where(Report.cycle_id == cycle.id))
-    if cycle.state != CycleState.REPORTED or has_report is None:
+    if cycle.state != CycleState.REPORTED or not has_report(session, cycle):
         raise UserError("only a reported cycle can be shared (its report is what is shared)")
     share = session.scalar(
         select(SetShare).where(SetShare.set_id == lset.id, SetShare.cycle_id == cycle.id)

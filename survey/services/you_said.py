@@ -37,7 +37,7 @@ from survey.models import (
     Report,
     ReportFile,
 )
-from survey.queries import GroupCounts, group_counts, total_counts
+from survey.queries import GroupCounts, group_counts, has_report, total_counts
 from survey.services import plans
 from survey.services.audit import record_event
 from survey.timeutil import utcnow
@@ -208,7 +208,7 @@ def refusal(session: Session, cycle: Cycle) -> str | None:
             "the names and email addresses of the people invited have been removed: "
             "there is nobody left to send it to"
         )
-    if not plans.has_report(session, cycle) or cycle.state != CycleState.REPORTED:
+    if not has_report(session, cycle) or cycle.state != CycleState.REPORTED:
         return "it can be sent once the cycle's report has been compiled and sent"
     return None
 
