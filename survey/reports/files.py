@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from survey.reports.palette import Swatch
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -26,6 +28,20 @@ def render_pdf(html: str) -> bytes:
     pdf = HTML(string=html, base_url=None).write_pdf(pdf_variant="pdf/ua-1")
     assert pdf is not None
     return bytes(pdf)
+
+
+def argb(colour: str) -> str:
+    """'#a61b1b' -> 'FFA61B1B' (opaque; openpyxl would otherwise store alpha 00)."""
+    return "FF" + colour.lstrip("#").upper()
+
+
+def paint(cell: Any, swatch: Swatch) -> None:
+    """Colour a spreadsheet cell as the heat map colours its band: fill and readable text."""
+    from openpyxl.styles import Font, PatternFill
+
+    colour = argb(swatch.fill)
+    cell.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
+    cell.font = Font(color=argb(swatch.text))
 
 
 def workbook_bytes(book: Any) -> bytes:

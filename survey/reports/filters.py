@@ -28,13 +28,11 @@ def cell_swatch(cell: Cell, report: CycleReport) -> palette.Swatch:
 
 
 def cell_style(cell: Cell, report: CycleReport) -> str:
-    swatch = cell_swatch(cell, report)
-    return f"background:{swatch.fill};color:{swatch.text}"
+    return palette.css(cell_swatch(cell, report))
 
 
 def level_style(level: fw.ScaleLevel, report: CycleReport) -> str:
-    swatch = palette.swatch_for(level.score, len(report.scale.levels))
-    return f"background:{swatch.fill}"
+    return palette.css(palette.swatch_for(level.score, len(report.scale.levels)), text=False)
 
 
 def init_app(app: Flask) -> None:

@@ -36,7 +36,7 @@ from survey.reports.compile import (
     Column,
     CycleReport,
 )
-from survey.reports.files import neutralise, render_pdf, workbook_bytes
+from survey.reports.files import neutralise, paint, render_pdf, workbook_bytes
 from survey.reports.filters import cell_swatch
 from survey.reports.stored import stored_report_html, write_files
 from survey.templating import counted
@@ -179,11 +179,6 @@ def render_summary_csv(report: CycleReport) -> bytes:
 # -- spreadsheet --------------------------------------------------------------------------------
 
 
-def argb(colour: str) -> str:
-    """'#a61b1b' -> 'FFA61B1B' (opaque; openpyxl would otherwise store alpha 00)."""
-    return "FF" + colour.lstrip("#").upper()
-
-
 def _sheet_title(label: str, used: set[str]) -> str:
     cleaned = "".join(ch for ch in label if ch not in "[]:*?/\\").strip("' ") or "Sheet"
     title, n = cleaned[:31], 1
@@ -280,20 +275,14 @@ def render_xlsx(report: CycleReport) -> bytes:
         heat.append(cells)
         if agreed is not None:
             swatch = palette.swatch_for(agreed.score, len(report.scale.levels))
-            target = heat.cell(heat.max_row, heat.max_column)
-            target.fill = PatternFill(
-                fill_type="solid", start_color=argb(swatch.fill), end_color=argb(swatch.fill)
-            )
-            target.font = Font(color=argb(swatch.text))
+            paint(heat.cell(heat.max_row, heat.max_column), swatch)
         for offset, column in enumerate(report.columns):
             swatch = cell_swatch(row.cells[column.key], report)
-            colour = argb(swatch.fill)
             for target in (
                 heat.cell(heat.max_row, 3 + 2 * offset),
                 heat.cell(heat.max_row, 4 + 2 * offset),
             ):
-                target.fill = PatternFill(fill_type="solid", start_color=colour, end_color=colour)
-                target.font = Font(color=argb(swatch.text))
+                paint(target, swatch)
                 target.alignment = centre
             heat.cell(heat.max_row, 3 + 2 * offset).number_format = "0.00"
     heat.cell(heat.max_row, 3 + 2 * len(report.columns)).number_format = "0.00"

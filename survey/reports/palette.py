@@ -33,3 +33,9 @@ def swatch_for(score: int, levels: int) -> Swatch:
         return BANDS[-1]
     step = round((score - 1) * (len(BANDS) - 1) / (levels - 1))
     return BANDS[min(max(step, 0), len(BANDS) - 1)]
+
+
+def css(swatch: Swatch, *, text: bool = True) -> str:
+    """The swatch as an inline style for HTML and PDF cells (its text colour too, unless
+    `text` is False: a key's plain colour square)."""
+    return f"background:{swatch.fill};color:{swatch.text}" if text else f"background:{swatch.fill}"

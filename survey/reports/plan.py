@@ -15,7 +15,7 @@ from flask import current_app
 from markupsafe import Markup
 
 from survey.reports import palette
-from survey.reports.files import neutralise, render_pdf, workbook_bytes
+from survey.reports.files import neutralise, paint, render_pdf, workbook_bytes
 from survey.reports.stored import write_files
 from survey.services.plans import Figure, Plan, due_text, status_label
 from survey.timeutil import format_local, utcnow
@@ -40,12 +40,11 @@ def figure_style(figure: Figure | None, levels: int) -> str:
         swatch = palette.HIDDEN
     else:
         swatch = _swatch(figure.level.score if figure.level else None, levels)
-    return f"background:{swatch.fill};color:{swatch.text}"
+    return palette.css(swatch)
 
 
 def level_style(score: int | None, levels: int) -> str:
-    swatch = _swatch(score, levels)
-    return f"background:{swatch.fill};color:{swatch.text}"
+    return palette.css(_swatch(score, levels))
 
 
 def plan_context(plan: Plan) -> dict[str, Any]:
@@ -85,10 +84,6 @@ def render_plan_xlsx(plan: Plan) -> bytes:
     wrap = Alignment(wrap_text=True, vertical="top")
     header_fill = PatternFill(fill_type="solid", start_color="FFF0F0F0", end_color="FFF0F0F0")
     levels = len(plan.scale.levels)
-
-    def fill(swatch: palette.Swatch) -> PatternFill:
-        colour = "FF" + swatch.fill.lstrip("#").upper()
-        return PatternFill(fill_type="solid", start_color=colour, end_color=colour)
 
     book = Workbook()
     overview = book.active
@@ -131,9 +126,9 @@ def render_plan_xlsx(plan: Plan) -> bytes:
             row = overview.max_row
             overview.cell(row, 3).number_format = "0.00"
             if overall is not None and overall.level is not None:
-                overview.cell(row, 4).fill = fill(palette.swatch_for(overall.level.score, levels))
+                paint(overview.cell(row, 4), palette.swatch_for(overall.level.score, levels))
             if entry.agreed is not None:
-                overview.cell(row, 5).fill = fill(palette.swatch_for(entry.agreed.score, levels))
+                paint(overview.cell(row, 5), palette.swatch_for(entry.agreed.score, levels))
             overview.cell(row, 7).alignment = wrap
     for letter, width in zip("ABCDEFG", (30, 40, 16, 22, 22, 10, 60), strict=True):
         overview.column_dimensions[letter].width = width

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 import framework as fw
 from survey.reports import palette
-from survey.reports.files import neutralise, render_pdf, workbook_bytes
+from survey.reports.files import neutralise, paint, render_pdf, workbook_bytes
 from survey.reports.set_figures import Cell, PeerReview, SetReport
 from survey.timeutil import utcnow
 
@@ -27,11 +27,10 @@ def _swatch(c: Cell, scale: fw.Scale) -> palette.Swatch:
 
 def _context(scale: fw.Scale) -> dict[str, Any]:
     def cell_style(c: Cell) -> str:
-        swatch = _swatch(c, scale)
-        return f"background:{swatch.fill};color:{swatch.text}"
+        return palette.css(_swatch(c, scale))
 
     def level_style(level: fw.ScaleLevel) -> str:
-        return f"background:{palette.swatch_for(level.score, len(scale.levels)).fill}"
+        return palette.css(palette.swatch_for(level.score, len(scale.levels)), text=False)
 
     return {
         "cell_style": cell_style,
@@ -60,15 +59,11 @@ def peer_review_pdf(review: PeerReview) -> bytes:
     return render_pdf(str(render_peer_review_html(review)))
 
 
-def _argb(colour: str) -> str:
-    return "FF" + colour.lstrip("#").upper()
-
-
 def set_report_xlsx(report: SetReport) -> bytes:
     """A heat map sheet (numbers in coloured cells), the set's groups, who to learn from,
     movement and disagreement: the same figures as the page, nothing more."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Font
 
     book = Workbook()
     sheet = book.active
@@ -87,10 +82,7 @@ def set_report_xlsx(report: SetReport) -> bytes:
         values += [float(c.mean) if c.mean else "Not shared" for c in [*row.cells, row.set_cell]]
         sheet.append(values)
         for column, c in enumerate([*row.cells, row.set_cell], start=2):
-            swatch = _swatch(c, report.scale)
-            target = sheet.cell(row=sheet.max_row, column=column)
-            target.fill = PatternFill("solid", fgColor=_argb(swatch.fill))
-            target.font = Font(color=_argb(swatch.text))
+            paint(sheet.cell(row=sheet.max_row, column=column), _swatch(c, report.scale))
     sheet.freeze_panes = "B2"
     sheet.column_dimensions["A"].width = 48
     groups = book.create_sheet("By group")
