@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -42,3 +43,14 @@ def user_errors(fn: F) -> F:
             raise click.ClickException(database_error_message(exc)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def out_dir_option(files: str) -> Callable[[F], F]:
+    """`--out DIR` (required), the folder a command writes `files` into, passed as `out_dir`."""
+    return click.option(
+        "--out",
+        "out_dir",
+        required=True,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=f"Folder for {files} (created if needed).",
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from survey.cli.common import CLI_ACTOR, user_errors
+from survey.cli.common import CLI_ACTOR, out_dir_option, user_errors
 from survey.db import db
 from survey.reports.plan import write_plan_files
 from survey.services import plans, you_said
@@ -22,13 +22,7 @@ plan_group = AppGroup(
 
 @plan_group.command("export")
 @click.argument("cycle_id")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for plan.pdf and plan.xlsx (created if needed).",
-)
+@out_dir_option("plan.pdf and plan.xlsx")
 @user_errors
 def export_command(cycle_id: str, out_dir: Path) -> None:
     """Write the cycle's improvement plan (PDF, A4, and XLSX); prints each path."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from survey.cli.common import CLI_ACTOR, user_errors
+from survey.cli.common import CLI_ACTOR, out_dir_option, user_errors
 from survey.db import db
 from survey.errors import UserError
 from survey.mail import outbox
@@ -27,13 +27,7 @@ report_group = AppGroup("report", help="The follow-up report.")
 
 @report_group.command("build")
 @click.argument("cycle_id")
-@click.option(
-    "--out",
-    "out_dir",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder for the report files (created if needed).",
-)
+@out_dir_option("the report files")
 @user_errors
 def build_command(cycle_id: str, out_dir: Path) -> None:
     """Compile a closed cycle and write its five report files; prints each path, the HTML last.

@@ -11,7 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from survey.cli.common import user_errors
+from survey.cli.common import out_dir_option, user_errors
 from survey.db import db
 from survey.errors import NotFound, UserError
 from survey.models import AdminUser, Cycle, LearningSet, Trust
@@ -169,7 +169,7 @@ def list_command() -> None:
 
 @set_group.command("report")
 @click.argument("set_id", type=int)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@out_dir_option("set-report.html, set-report.pdf and set-report.xlsx")
 @user_errors
 def report_command(set_id: int, out_dir: Path) -> None:
     """Write the set's report (set-report.html, .pdf, .xlsx) from the stored figures."""
@@ -191,7 +191,7 @@ def report_command(set_id: int, out_dir: Path) -> None:
 
 @set_group.command("peer-review")
 @click.argument("set_id", type=int)
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@out_dir_option("set-report.html, set-report.pdf and set-report.xlsx")
 @click.option("--elements", default="", help="Element codes, e.g. 1A,2B (default: all).")
 @user_errors
 def peer_review_command(set_id: int, out_dir: Path, elements: str) -> None:
